@@ -1,0 +1,1 @@
+//! Reports over sessions: `tighten` findings (unused, narrowable, shadowed, redundant rules) and `audit`.

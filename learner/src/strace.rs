@@ -1,0 +1,1 @@
+//! The Linux tracer: `strace` output mapped to the Seatbelt operations macOS would check.

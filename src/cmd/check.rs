@@ -1,0 +1,10 @@
+//! `safehouse check` (not written yet).
+
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`safehouse check` is not implemented yet")
+}

@@ -1,0 +1,10 @@
+//! `safehouse events` (not written yet).
+
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`safehouse events` is not implemented yet")
+}
