@@ -1,0 +1,149 @@
+//! Live capture: run an agent and turn what it does into [`Event`]s, one backend per platform.
+//!
+//! This module owns the small interface both backends implement ([`Backend`]) and the pieces they
+//! share: the request ([`Request`]), where events go ([`Sink`]), how the run ended ([`Outcome`]), and
+//! Ctrl-C bookkeeping ([`Interrupts`]). `learn` builds a `Request`, picks [`platform_backend`], and
+//! never needs to know whether events came from the macOS unified log or from `strace`.
+//!
+//! - macOS ([`macos`]): `sandbox-exec` with the reporting profile, `/usr/bin/log stream` for the
+//!   Sandbox reports, `log show` backfill. Its binaries can be replaced by stand-ins
+//!   (`SAFEHOUSE_SANDBOX_EXEC`, `SAFEHOUSE_LOG`), which is how it is tested on Linux.
+//! - Linux: `strace -f`, with every observed access decided by our own engine (written separately;
+//!   it implements [`Backend`] and is chosen by [`platform_backend`]).
+
+pub mod macos;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use safehouse_learner::{Action, Event, Target};
+
+/// Everything a backend needs to run one agent session.
+pub struct Request<'a> {
+    /// The agent and its arguments (`learn -- <agent> [args]`).
+    pub command: &'a [String],
+    /// Where the agent runs (the session's workdir).
+    pub workdir: PathBuf,
+    /// The reporting profile (SBPL text) the agent runs under on macOS. Linux ignores it.
+    pub reporting_profile: &'a str,
+    /// `-D NAME=VALUE` parameters for the profile, in order.
+    pub params: &'a [(String, String)],
+    /// The per-session nonce carried by the reporting rules' `(with message ...)`.
+    pub session_tag: &'a str,
+    /// Keep the reporting profile file after the run and say where it is.
+    pub keep_profile: bool,
+    /// What the current (enforcing) policy decides for an access. Linux sets `Event.action` from it,
+    /// since `strace` sees every access, not only the ones the policy would deny.
+    pub classify: &'a (dyn Fn(&str, &Target) -> Action + Sync),
+    /// Ctrl-C state shared with the caller.
+    pub interrupts: Interrupts,
+}
+
+/// Where a backend delivers what it observes, as it observes it (the caller archives incrementally).
+pub trait Sink {
+    /// One event attributed to the session.
+    fn event(&mut self, event: Event) -> anyhow::Result<()>;
+    /// A human-readable progress or diagnostic line (printed on stderr by `learn`).
+    fn note(&mut self, message: &str);
+}
+
+/// How the agent's run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentStatus {
+    /// Exited with this code (0 = success).
+    Exited(i32),
+    /// Killed by this signal.
+    Signalled(i32),
+    /// We stopped it at once (second Ctrl-C).
+    Stopped,
+}
+
+/// The result of a capture. Problems do not discard what was captured: the caller still reviews it.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: AgentStatus,
+    /// Things the user must hear about (the log stream died, reports may be missing, ...).
+    pub problems: Vec<String>,
+    /// Events attributed to the session / seen and kept out as belonging to other processes.
+    pub attributed: u64,
+    pub excluded: u64,
+    /// The reporting profile file, when `keep_profile` was asked.
+    pub kept_profile: Option<PathBuf>,
+}
+
+impl Outcome {
+    pub fn new(status: AgentStatus) -> Outcome {
+        Outcome { status, problems: Vec::new(), attributed: 0, excluded: 0, kept_profile: None }
+    }
+}
+
+/// A live capture backend.
+pub trait Backend {
+    /// A short name for messages (`macOS unified log`, `strace`).
+    fn name(&self) -> &'static str;
+    /// Run `request.command`, deliver its events to `sink`, and say how it ended.
+    ///
+    /// An `Err` means nothing useful could be captured (the sandbox refused the profile, the
+    /// tracer is missing); the message must say what to do about it.
+    fn capture(&self, request: &Request, sink: &mut dyn Sink) -> anyhow::Result<Outcome>;
+}
+
+/// The backend for this machine, or an explanation of what is available instead.
+pub fn platform_backend() -> Result<Box<dyn Backend>, String> {
+    if let Some(backend) = macos::SandboxExec::from_env() {
+        return Ok(Box::new(backend));
+    }
+    Err(unavailable_message())
+}
+
+fn unavailable_message() -> String {
+    let mut msg = String::from(
+        "live capture needs macOS `sandbox-exec` and `/usr/bin/log`, which this machine does not have.\n\
+         What you can do here:\n\
+         \x20 - review a recorded session: `safehouse learn --replay FILE...` (a session archive or the\n\
+         \x20   output of `log show`/`log stream` in any style, e.g. `samples/sessions/...`)",
+    );
+    if cfg!(target_os = "linux") {
+        msg.push_str(
+            "\n  - Linux live capture traces the agent with `strace` (install it with `apt-get install strace`)",
+        );
+    }
+    msg
+}
+
+/// Ctrl-C accounting shared between the signal handler, the backend and `learn`.
+///
+/// The first Ctrl-C is forwarded to the agent (when it did not get it from the terminal itself) and
+/// the session is still reviewed; a second one stops the agent at once, keeping the archive.
+#[derive(Clone, Default)]
+pub struct Interrupts {
+    count: Arc<AtomicUsize>,
+}
+
+impl Interrupts {
+    /// Route SIGINT and SIGTERM of this process into the counter instead of dying.
+    pub fn install() -> anyhow::Result<Interrupts> {
+        let interrupts = Interrupts::default();
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            let count = Arc::clone(&interrupts.count);
+            // SAFETY: the handler only touches an atomic counter, which is async-signal-safe.
+            unsafe {
+                signal_hook::low_level::register(signal, move || {
+                    count.fetch_add(1, Ordering::SeqCst);
+                })?;
+            }
+        }
+        Ok(interrupts)
+    }
+
+    /// How many interrupts arrived so far.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// The user asked to stop at once (second Ctrl-C).
+    pub fn stop_now(&self) -> bool {
+        self.count() >= 2
+    }
+}
