@@ -6,6 +6,8 @@
 // Wired into `learn` as the review lands; the interface is stable for the capture backends.
 #[allow(dead_code)]
 mod capture;
+#[allow(dead_code)]
+mod overlay;
 mod cmd;
 
 use std::process::ExitCode;
