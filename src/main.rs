@@ -8,6 +8,8 @@
 mod capture;
 #[allow(dead_code)]
 mod overlay;
+#[allow(dead_code)]
+mod review;
 mod cmd;
 
 use std::process::ExitCode;
