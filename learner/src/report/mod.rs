@@ -1,1 +1,24 @@
-//! Reports over sessions: `tighten` findings (unused, narrowable, shadowed, redundant rules) and `audit`.
+//! Reports over sessions: `tighten` findings (unused, narrowable, shadowed, redundant rules, unused
+//! optional modules) and the `audit` session report.
+//!
+//! - [`area`]: access classes and areas (how accesses are grouped for a reader).
+//! - [`audit`]: the streaming aggregation behind `safehouse audit`.
+//! - [`render`]: the audit report as text (fits a terminal), Markdown and one self-contained HTML file.
+
+pub mod area;
+pub mod audit;
+pub mod render;
+
+use serde::{Deserialize, Serialize};
+
+/// A rule as reports name it: where it is written and what it says. Serialised as the public
+/// `rule` object (`file`, `line`, `text`, `layer`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RuleRef {
+    pub file: String,
+    pub line: u32,
+    pub text: String,
+    /// The `;; Source:` module of a generated Safehouse policy the rule comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+}
