@@ -40,6 +40,11 @@ use crate::target::{Scope, Target, TargetKind};
 pub const TRACED_CALLS: &str = "%file,%process,fchdir,connect,bind,listen,sendto,sendmsg,\
 fchmod,fchown,fgetxattr,fsetxattr,flistxattr,fremovexattr";
 
+/// The embedded base profile of the Linux live capture: the Linux sibling of `base.sb` (the
+/// system runtime every process needs, nothing of the user's), with the same `home-*`/`workdir-*`
+/// helpers and `HOME_DIR`/`WORK_DIR` parameters.
+pub const LINUX_BASE_PROFILE: &str = include_str!("../profiles/base-linux.sb");
+
 /// strace's string limit: above `PATH_MAX` (4096) so a path is never truncated.
 pub const STRING_LIMIT: u32 = 65536;
 
@@ -151,6 +156,13 @@ impl Tracer {
         self
     }
 
+    /// The tasks that have not exited yet, in ascending order (to stop them all at once).
+    pub fn live_tasks(&self) -> Vec<u32> {
+        let mut tids: Vec<u32> = self.tasks.keys().copied().collect();
+        tids.sort_unstable();
+        tids
+    }
+
     /// What could not be used so far (malformed lines, truncated strings, unresolvable paths).
     pub fn warnings(&self) -> &[Warning] {
         &self.warnings
@@ -194,8 +206,13 @@ impl Tracer {
         };
         self.ensure_task(tid);
 
+        if body.starts_with("+++ exited") || body.starts_with("+++ killed") {
+            // The task is gone (its pid may be reused by a later, unrelated task).
+            self.tasks.remove(&tid);
+            return Vec::new();
+        }
         if body.starts_with("+++ ") || body.starts_with("--- ") {
-            // Exit and signal notices: nothing was accessed.
+            // Other notices (`superseded by execve`) and signals: nothing was accessed.
             return Vec::new();
         }
         if let Some(rest) = body.strip_prefix("<... ") {

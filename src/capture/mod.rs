@@ -8,9 +8,10 @@
 //! - macOS ([`macos`]): `sandbox-exec` with the reporting profile, `/usr/bin/log stream` for the
 //!   Sandbox reports, `log show` backfill. Its binaries can be replaced by stand-ins
 //!   (`SAFEHOUSE_SANDBOX_EXEC`, `SAFEHOUSE_LOG`), which is how it is tested on Linux.
-//! - Linux: `strace -f`, with every observed access decided by our own engine (written separately;
-//!   it implements [`Backend`] and is chosen by [`platform_backend`]).
+//! - Linux ([`linux`]): `strace -f`, with every observed access decided by our own engine.
 
+#[cfg(target_os = "linux")]
+pub mod linux;
 pub mod macos;
 
 use std::path::PathBuf;
@@ -94,6 +95,10 @@ pub fn platform_backend() -> Result<Box<dyn Backend>, String> {
     if let Some(backend) = macos::SandboxExec::from_env() {
         return Ok(Box::new(backend));
     }
+    // On Linux the strace backend is always chosen: a missing strace is explained when it starts.
+    #[cfg(target_os = "linux")]
+    return Ok(Box::new(linux::Strace::from_env()));
+    #[allow(unreachable_code)]
     Err(unavailable_message())
 }
 
