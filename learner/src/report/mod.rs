@@ -8,6 +8,7 @@
 pub mod area;
 pub mod audit;
 pub mod render;
+pub mod tighten;
 pub mod usage;
 
 use serde::{Deserialize, Serialize};
