@@ -4,8 +4,12 @@
 //! - [`area`]: access classes and areas (how accesses are grouped for a reader).
 //! - [`audit`]: the streaming aggregation behind `safehouse audit`.
 //! - [`render`]: the audit report as text (fits a terminal), Markdown and one self-contained HTML file.
+//! - [`usage`]: per-rule hit counts across sessions (the ledger `tighten` keeps in the state dir).
+//! - [`tighten`]: findings: shadowed and redundant rules (SBPL precedence), unused rules and modules.
+//! - [`edit`]: applying a finding's change to the text of a profile the user owns.
 
 pub mod area;
+pub mod edit;
 pub mod audit;
 pub mod render;
 pub mod tighten;
