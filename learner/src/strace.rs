@@ -1427,4 +1427,45 @@ mod tests {
             ]
         );
     }
+
+    /// The Linux base profile compiles with our engine, allows the runtime the sample programs
+    /// need to start, and nothing of the user's: what is left over is what the agent did.
+    #[test]
+    fn linux_base_profile_leaves_only_the_agents_own_accesses() {
+        use crate::sbpl::{compile, Params, SourceFile, Verdict};
+        let mut params = Params::new();
+        params.insert("HOME_DIR", HOME);
+        params.insert("WORK_DIR", WORK);
+        let policy = compile(&[SourceFile::new("base-linux.sb", LINUX_BASE_PROFILE)], &params).unwrap();
+        assert!(policy.warnings().is_empty(), "{:?}", policy.warnings());
+        let mut denied = std::collections::BTreeSet::new();
+        for name in ["shell.trace", "python.trace"] {
+            let (events, _) = parse(&sample(name));
+            for e in &events {
+                if policy.decide(&e.operation, &e.target).verdict != Verdict::Allow {
+                    denied.insert(e.target.raw.clone());
+                }
+            }
+        }
+        for raw in &denied {
+            assert!(
+                raw.starts_with(WORK)
+                    || raw.starts_with(HOME)
+                    || raw.starts_with("remote:")
+                    || raw.starts_with("local:")
+                    // The sample's own `os.open("/usr")` + fchdir: listing /usr is not runtime.
+                    || raw == "/usr",
+                "the base profile should allow the runtime, but denies {raw}: {denied:#?}"
+            );
+        }
+        for agent in [
+            format!("{HOME}/.config/demo/config.toml"),
+            format!("{HOME}/.cache/demo/state.json"),
+            format!("{HOME}/.ssh/id_ed25519"),
+            format!("{WORK}/listing.txt"),
+            "remote:*:53".to_string(),
+        ] {
+            assert!(denied.contains(&agent), "{agent} should be the agent's to ask for: {denied:#?}");
+        }
+    }
 }
