@@ -36,7 +36,7 @@ use crate::target::Target;
 
 pub use class::OpClass;
 pub use grant::{Anchor, Filter, Grant, GrantMatcher, PathMatch};
-pub use render::render_overlay;
+pub use render::{helper_prelude, render_overlay};
 pub use tiers::{Tier, TierMatch, TierRule, Tiers};
 
 /// Where the session ran: the roots grants are written relative to.
@@ -91,6 +91,36 @@ pub enum PolicyVerdict {
 /// may use anything.
 pub trait Decide {
     fn verdict(&self, operation: &str, target: &Target) -> PolicyVerdict;
+}
+
+impl Decide for crate::sbpl::Policy {
+    fn verdict(&self, operation: &str, target: &Target) -> PolicyVerdict {
+        use crate::sbpl::{Uncertainty, Verdict};
+        let d = self.decide(operation, target);
+        match d.verdict {
+            Verdict::Allow => PolicyVerdict::Allow,
+            Verdict::Deny => PolicyVerdict::Deny {
+                rule: d.rule.map(|id| {
+                    let o = &self.rule(id).origin;
+                    RuleRef { file: o.file.clone(), line: o.line, text: o.text.clone(), layer: o.layer.clone() }
+                }),
+            },
+            Verdict::Indeterminate => {
+                let why = match d.uncertain.first() {
+                    Some(Uncertainty::Rule { rule }) => {
+                        let o = &self.rule(*rule).origin;
+                        format!("rule at {}:{} has a filter unknown here", o.file, o.line)
+                    }
+                    Some(Uncertainty::Import { effect }) => match self.unknown_effects().get(*effect) {
+                        Some(e) => format!("{} at {}:{} is not resolved", e.what, e.file, e.line),
+                        None => "an unresolved import".into(),
+                    },
+                    None => "undecidable".into(),
+                };
+                PolicyVerdict::Indeterminate { why }
+            }
+        }
+    }
 }
 
 /// A policy that allows nothing (every access falls to `(deny default)`).

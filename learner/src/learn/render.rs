@@ -5,28 +5,28 @@ use std::fmt::Write as _;
 
 use super::{Proposal, Risk};
 
-/// An SBPL string literal with every special character escaped.
-///
-/// Until the engine's `sbpl::render::quote` lands this is the learner's own: `\"`, `\\`,
-/// `\n`, `\r`, `\t`, and other control characters as octal `\ooo` (Scheme string escapes).
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\{:03o}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// An SBPL string literal with every special character escaped (the engine's renderer).
+pub use crate::sbpl::render::quote;
+
+/// The definitions an overlay relies on: `HOME_DIR`, `WORK_DIR` and Safehouse's `home-*` /
+/// `workdir-*` helpers, exactly as Safehouse's `00-base.sb` defines them, for compiling an
+/// overlay on its own (tests, `--check`). `(version 1)` and `(deny default)` are included.
+pub fn helper_prelude(ctx: &super::SessionContext) -> String {
+    let home = ctx.home.as_deref().map(quote).unwrap_or_else(|| "#f".into());
+    let work = ctx.workdir.as_deref().map(quote).unwrap_or_else(|| "#f".into());
+    format!(
+        "(version 1)\n\
+         (define HOME_DIR {home})\n\
+         (define (home-subpath rel) (subpath (string-append HOME_DIR rel)))\n\
+         (define (home-literal rel) (literal (string-append HOME_DIR rel)))\n\
+         (define (home-prefix rel) (prefix (string-append HOME_DIR rel)))\n\
+         (define WORK_DIR {work})\n\
+         (define (workdir-path rel) (string-append (if (string=? WORK_DIR \"/\") \"\" WORK_DIR) rel))\n\
+         (define (workdir-subpath rel) (subpath (workdir-path rel)))\n\
+         (define (workdir-literal rel) (literal (workdir-path rel)))\n\
+         (define (workdir-prefix rel) (prefix (workdir-path rel)))\n\
+         (deny default)\n"
+    )
 }
 
 /// Render the chosen proposals as an overlay for Safehouse's `--append-profile`.

@@ -347,3 +347,58 @@ fn overlay_groups_by_purpose_with_evidence_comments() {
     assert!(node < net);
     assert!(overlay.contains(";;   evidence: 2 events, 2 targets, 1 session; processes: node\n(allow file-read* (home-subpath \"/.npm\"))\n"), "{overlay}");
 }
+
+/// The overlay compiles with the engine on top of the helpers and allows every proposed event,
+/// and nothing reported as a secret.
+#[test]
+fn overlay_compiles_and_allows_the_session() {
+    use crate::sbpl::{compile, Params, SourceFile, Verdict};
+    let mut events = vec![
+        ev("file-read-data", "/Users/a/.npm/_cacache/index-v5/aa/bb/cc"),
+        ev("file-write-create", "/Users/a/.npm/_logs/2026-01-01T00_00_00_000Z-debug-0.log"),
+        ev("file-read-metadata", "/Users/a"),
+        ev("file-read-metadata", "/Users/a/src"),
+        ev("file-read-data", "/Users/a/.gitconfig"),
+        ev("file-read-data", "/Users/a/src/p/node_modules/.package-lock.json"),
+        ev("file-write-data", "/Users/a/.claude.json.tmp.48213.1733300000000"),
+        ev("file-read-data", "/opt/build/9f0e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b/out.log"),
+        ev("file-read-data", "/Users/a/odd \"name\"\\with\nnewline"),
+        ev("file-ioctl", "path:/dev/ttys003 ioctl-command:(_IO \"t\" 22)"),
+        ev("process-exec*", "/Users/a/.nvm/versions/node/v22.3.0/bin/node"),
+        ev("network-outbound", "remote:*:443"),
+        ev("network-outbound", "/private/var/run/mDNSResponder"),
+        ev("network-bind", "local:127.0.0.1:3000"),
+        ev("mach-lookup", "com.apple.trustd.agent"),
+        ev("mach-lookup", "com.apple.xpc.anonymous.48213"),
+        ev("sysctl-read", "kern.osproductversion"),
+        ev("ipc-posix-shm-read-data", "apple.shm.notification_center"),
+        ev("user-preference-read", "com.apple.Terminal"),
+        ev("file-read-data", "/Users/a/.ssh/id_rsa"),
+    ];
+    for i in 0..40 {
+        events.push(ev("file-read-data", &format!("/Users/a/.cache/uv/wheels/pkg{i}/x.py")));
+    }
+    let base = helper_prelude(&ctx());
+    let policy = compile(&[SourceFile::new("base.sb", base.clone())], &Params::new()).unwrap();
+    let l = learn(&policy, &ctx(), &[Session { name: "s".into(), events: events.clone() }]);
+    let overlay = render_overlay(&l.proposals);
+    let both = compile(&[SourceFile::new("base.sb", base), SourceFile::new("overlay.sb", overlay.clone())], &Params::new())
+        .unwrap_or_else(|e| panic!("{e}\n{overlay}"));
+    for e in &events {
+        let d = both.decide(&e.operation, &e.target);
+        if e.target.raw.contains(".ssh/") {
+            assert_eq!(d.verdict, Verdict::Deny, "secret allowed: {}", e.target.raw);
+        } else {
+            assert_eq!(d.verdict, Verdict::Allow, "{} {} not allowed by\n{overlay}", e.operation, e.target.raw);
+        }
+    }
+    // And the learner's own matcher agrees with the engine on every event.
+    for e in &events {
+        let ours = l.proposals.iter().any(|p| GrantMatcher::new(&p.grant, &ctx()).allows(&e.operation, &e.target));
+        let engine = both.decide(&e.operation, &e.target).verdict == Verdict::Allow;
+        assert_eq!(ours, engine, "{} {}", e.operation, e.target.raw);
+    }
+    // Learning again on base + overlay proposes nothing.
+    let again = learn(&both, &ctx(), &[Session { name: "s".into(), events }]);
+    assert!(again.proposals.is_empty(), "{:#?}", again.proposals.iter().map(|p| &p.grant.sbpl).collect::<Vec<_>>());
+}
