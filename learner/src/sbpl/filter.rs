@@ -212,6 +212,7 @@ fn name_filter_decides(filter: &str, operation: &str) -> Option<bool> {
         "notification-name" => op.ends_with("notification-post"),
         "nvram-variable" => op.starts_with("nvram"),
         "iokit-registry-entry-class" => op.starts_with("iokit-open"),
+        "iokit-property" => op.ends_with("-properties"),
         "kext-bundle-id" => op.starts_with("system-kext"),
         "info-type" => op == "system-info",
         "appleevent-destination" => op == "appleevent-send",
