@@ -46,10 +46,10 @@ fn main() {
     let events = events();
     println!("generated {} events in {:.2} s", events.len(), t.elapsed().as_secs_f64());
 
-    let places = Places { home: Some("/Users/alice".into()), workdir: Some("/Users/alice/src/project".into()) };
+    let places = Places { home: Some("/Users/alice".into()), workdir: Some("/Users/alice/src/project".into()), temp_roots: vec![] };
     let t = Instant::now();
     let mut audit = Auditor::new(places);
-    audit.begin_session("bench", Default::default());
+    audit.begin_session("bench", Default::default(), None);
     for e in &events {
         let judgement = if e.action == Action::Deny {
             Judgement { cause: Some(DenialCause::MissingRule), sensitive: None }

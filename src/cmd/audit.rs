@@ -1,10 +1,267 @@
-//! `safehouse audit` (not written yet).
+//! `safehouse audit SESSION...`: the session report: what was read, written, executed, looked up
+//! and contacted (grouped by area), every denial with its cause, sensitive locations touched,
+//! evidence gaps, counts and time span; as text, JSON, Markdown or one self-contained HTML file.
+//!
+//! Sessions are read as a stream (archives or raw `log` output, any style) and folded into the
+//! library's [`Auditor`] one event at a time; nothing holds the events. With `--profile`, each
+//! denial's cause comes from our engine: the explicit deny rule that decided it, a missing rule,
+//! or (in a learning session, whose archive names its tag) the learning floor.
+//!
+//! Exit status: 0 when the report was produced, 2 for unreadable inputs or profiles.
 
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use anyhow::Context;
+use chrono::{Local, Offset};
+use safehouse_learner::learn::{OpClass, SessionContext, Tiers};
+use safehouse_learner::logs::{self, Options};
+use safehouse_learner::report::area::Places;
+use safehouse_learner::report::audit::{Auditor, DenialCause, Judgement, SessionFacts, Sensitivity};
+use safehouse_learner::report::{render, RuleRef};
+use safehouse_learner::sbpl::{compile, Params, Policy, Verdict};
+use safehouse_learner::{Event, Target, TargetKind};
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`safehouse audit` is not implemented yet")
+use super::check::{parse_define, read_sources};
+
+/// `safehouse audit SESSION... [--profile P] [--format text|json|markdown|html]`
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  safehouse audit samples/audit/learn-session.archive --profile samples/audit/profile.sb\n  safehouse audit session.archive --format html -o audit.html")]
+pub struct Args {
+    /// Sessions: archives or `log show`/`log stream` output in any style (gzip'd or not); `-` is stdin.
+    #[arg(required = true, value_name = "SESSION")]
+    pub sessions: Vec<PathBuf>,
+    /// The policy the sessions ran under, in order (repeatable): explains each denial.
+    #[arg(long = "profile", value_name = "FILE")]
+    pub profiles: Vec<PathBuf>,
+    /// Define a parameter for `(param "NAME")`, as `sandbox-exec -D NAME=VALUE`. Repeatable.
+    #[arg(short = 'D', value_name = "NAME=VALUE", value_parser = parse_define)]
+    pub define: Vec<(String, String)>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The session's home and workdir (default: from the archive header).
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<String>,
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Extra sensitivity tiers (the learner's tiers format), added to the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    pub tiers: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Plain text that fits a terminal.
+    Text,
+    /// The report's JSON (README "audit").
+    Json,
+    /// GitHub-flavoured Markdown.
+    Markdown,
+    /// One self-contained HTML file.
+    Html,
+}
+
+/// Open a session file (or stdin for `-`).
+pub(crate) fn open_input(path: &PathBuf) -> anyhow::Result<Box<dyn BufRead>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::with_capacity(64 * 1024, io::stdin())));
+    }
+    let file = File::open(path).with_context(|| format!("cannot read session {}", path.display()))?;
+    Ok(Box::new(BufReader::with_capacity(256 * 1024, file)))
+}
+
+/// Reader options: timestamps printed without a zone are local time.
+pub(crate) fn read_options() -> Options {
+    Options { default_offset: Local::now().offset().fix(), ..Options::default() }
+}
+
+/// Compile `--profile` files (none → `None`). The error names the file, line and column.
+pub(crate) fn load_policy(paths: &[PathBuf], define: &[(String, String)]) -> anyhow::Result<Option<Policy>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let sources = read_sources(paths)?;
+    let params: Params = define.iter().cloned().collect();
+    let policy = compile(&sources, &params).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(policy))
+}
+
+/// ANSI colour on stdout: a terminal and no `NO_COLOR`.
+pub(crate) fn use_color() -> bool {
+    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
+}
+
+/// The rule reference reports print for a rule of the policy.
+pub(crate) fn rule_ref(policy: &Policy, id: usize) -> RuleRef {
+    let o = &policy.rule(id).origin;
+    RuleRef { file: o.file.clone(), line: o.line, text: o.text.clone(), layer: o.layer.clone() }
+}
+
+/// Answers about events: denial causes (from the policy) and sensitivity (from the tiers).
+struct Judge<'a> {
+    policy: Option<&'a Policy>,
+    floor: Option<Policy>,
+    tiers: safehouse_learner::learn::tiers::BoundTiers,
+    cache: HashMap<(String, String, bool), Judgement>,
+}
+
+impl Judge<'_> {
+    fn judge(&mut self, event: &Event) -> Judgement {
+        let key = (event.operation.clone(), event.target.raw.clone(), event.action == safehouse_learner::Action::Deny);
+        if let Some(j) = self.cache.get(&key) {
+            return j.clone();
+        }
+        let class = OpClass::of(&event.operation, &event.target);
+        let tier = match &event.target.kind {
+            TargetKind::Path { path } | TargetKind::UnixSocket { path } | TargetKind::Ioctl { path, .. } => {
+                self.tiers.of_path(class, path)
+            }
+            TargetKind::Name { name } => self.tiers.of_name(class, name),
+            _ => None,
+        };
+        let sensitive = tier.map(|t| Sensitivity { tier: t.tier.as_str().to_string(), reason: t.note });
+        let cause = (event.action == safehouse_learner::Action::Deny).then(|| self.cause(&event.operation, &event.target));
+        let judgement = Judgement { cause, sensitive };
+        self.cache.insert(key, judgement.clone());
+        judgement
+    }
+
+    fn cause(&self, operation: &str, target: &Target) -> DenialCause {
+        let floor = self.floor.as_ref().and_then(|floor| {
+            let d = floor.decide(operation, target);
+            match (d.verdict, d.rule) {
+                (Verdict::Deny, Some(id)) => Some(DenialCause::LearningFloor { rule: rule_ref(floor, id) }),
+                _ => None,
+            }
+        });
+        let Some(policy) = self.policy else {
+            return floor.unwrap_or(DenialCause::Unknown);
+        };
+        let d = policy.decide(operation, target);
+        match (d.verdict, d.rule) {
+            (Verdict::Deny, Some(id)) => DenialCause::DenyRule { rule: rule_ref(policy, id) },
+            (Verdict::Deny, None) => floor.unwrap_or(DenialCause::MissingRule),
+            (Verdict::Allow, rule) => {
+                floor.unwrap_or_else(|| DenialCause::AllowedNow { rule: rule.map(|id| rule_ref(policy, id)) })
+            }
+            (Verdict::Indeterminate, _) => floor.unwrap_or(DenialCause::Indeterminate),
+        }
+    }
+}
+
+/// The learning floor of a session whose archive names its tag (a `learn` capture), compiled.
+fn floor_policy(_ctx: &SessionContext, _learning: bool) -> Option<Policy> {
+    None // WIRE: reporting::floor_rules once it lands on main
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let format = if args.json { Format::Json } else { args.format };
+    let policy = match load_policy(&args.profiles, &args.define) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mut tiers = Tiers::builtin();
+    for path in &args.tiers {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read tiers {}", path.display()))?;
+        if let Err(e) = tiers.extend_from_text(&path.display().to_string(), &text) {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    }
+
+    let options = read_options();
+    let mut auditor = Auditor::new(Places::default());
+    let mut last_ctx = SessionContext { home: args.home.clone(), workdir: args.workdir.clone(), ..Default::default() };
+    for path in &args.sessions {
+        let name = path.display().to_string();
+        let input = match open_input(path) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+        let mut stream = match logs::open_events_with(input, &name, options) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+        // The first event tells whether this is an archive, whose header carries the context.
+        let first = stream.next();
+        let header = stream.archive_header().cloned();
+        let mut ctx = SessionContext::default();
+        let mut facts = SessionFacts::default();
+        let mut learning = false;
+        if let Some(h) = &header {
+            ctx.home = h.context.home.clone();
+            ctx.workdir = h.context.workdir.clone();
+            ctx.command = h.context.command.clone().unwrap_or_default();
+            learning = h.context.tag.is_some();
+            let extra = serde_json::Value::Object(h.context.extra.clone().into_iter().collect());
+            facts = serde_json::from_value(extra).unwrap_or_default();
+        }
+        if args.home.is_some() {
+            ctx.home = args.home.clone();
+        }
+        if args.workdir.is_some() {
+            ctx.workdir = args.workdir.clone();
+        }
+        // A raw log says nothing about its roots: it keeps those of the session before it.
+        let known = ctx.home.is_some() || ctx.workdir.is_some();
+        let ctx = if known { ctx } else { last_ctx.clone() };
+        last_ctx = ctx.clone();
+        let mut judge = Judge { policy: policy.as_ref(), floor: floor_policy(&ctx, learning), tiers: tiers.bind(&ctx), cache: HashMap::new() };
+        auditor.begin_session(name.clone(), facts, Some(Places::from(&ctx)));
+        for item in first.into_iter().chain(stream.by_ref()) {
+            match item {
+                Ok(event) => {
+                    let judgement = judge.judge(&event);
+                    auditor.observe(&event, judgement);
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        eprintln!("{name}: {}", stream.stats());
+    }
+    let report = auditor.finish();
+    let text = match format {
+        Format::Text => render::text(&report, args.output.is_none() && use_color()),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&report)?;
+            s.push('\n');
+            s
+        }
+        Format::Markdown => render::markdown(&report),
+        Format::Html => render::html(&report),
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut out = io::stdout().lock();
+            if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                if e.kind() != io::ErrorKind::BrokenPipe {
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

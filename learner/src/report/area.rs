@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::learn::SessionContext;
 use crate::target::{Scope, Target, TargetKind};
 
 /// What kind of access an operation is, as a person would say it.
@@ -88,15 +89,18 @@ impl AccessClass {
     }
 }
 
-/// The session's well-known places, used to name areas relative to them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Names areas relative to the session's roots (home, workdir, temp roots).
+#[derive(Debug, Clone, Default)]
 pub struct Places {
-    /// The user's home directory as the kernel sees it (`/Users/alice`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
-    /// The agent's working directory (`/Users/alice/src/project`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
+    pub temp_roots: Vec<String>,
+}
+
+impl From<&SessionContext> for Places {
+    fn from(ctx: &SessionContext) -> Places {
+        Places { home: ctx.home.clone(), workdir: ctx.workdir.clone(), temp_roots: ctx.temp_roots.clone() }
+    }
 }
 
 /// Top-level directories of the home whose children are separate areas (`~/.cache/npm` vs `~/.cache/pip`).
@@ -126,6 +130,9 @@ impl Places {
 
     /// The area of a path: below the workdir, below home, a temp dir, or its first two components.
     pub fn path_area(&self, path: &str) -> String {
+        if self.temp_roots.iter().any(|t| strip_dir(path, t).is_some()) {
+            return "$TMPDIR".to_string();
+        }
         if let Some(rest) = self.workdir.as_deref().and_then(|w| strip_dir(path, w)) {
             return join_area("$WORKDIR", first_components(rest, 1));
         }
@@ -206,7 +213,7 @@ mod tests {
     use super::*;
 
     fn places() -> Places {
-        Places { home: Some("/Users/alice".into()), workdir: Some("/Users/alice/src/project".into()) }
+        Places { home: Some("/Users/alice".into()), workdir: Some("/Users/alice/src/project".into()), temp_roots: vec!["/private/tmp/t1".into()] }
     }
 
     #[test]
@@ -229,6 +236,7 @@ mod tests {
         assert_eq!(p.path_area("/Users/alice/.cache/npm/_cacache/x"), "~/.cache/npm");
         assert_eq!(p.path_area("/Users/alice/.gitconfig"), "~/.gitconfig");
         assert_eq!(p.path_area("/Users/alice"), "~");
+        assert_eq!(p.path_area("/private/tmp/t1/x"), "$TMPDIR");
         assert_eq!(p.path_area("/Users/alicex/a"), "/Users");
         assert_eq!(p.path_area("/Users/alice/Library/Caches/x/y"), "~/Library/Caches");
         assert_eq!(p.path_area("/private/var/folders/zz/abc123/T/tmp.1"), "$TMPDIR");

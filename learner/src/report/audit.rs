@@ -330,9 +330,13 @@ impl Auditor {
         }
     }
 
-    /// Start a session; events observed until the next call belong to it.
-    pub fn begin_session(&mut self, name: impl Into<String>, facts: SessionFacts) {
+    /// Start a session; events observed until the next call belong to it. `places` (when given)
+    /// names areas from now on: each session may have its own home and workdir.
+    pub fn begin_session(&mut self, name: impl Into<String>, facts: SessionFacts, places: Option<Places>) {
         self.end_session();
+        if let Some(places) = places {
+            self.places = places;
+        }
         self.current = Some(SessionState {
             summary: SessionSummary { name: name.into(), records: 0, reports: 0, first: None, last: None },
             facts,
@@ -351,7 +355,7 @@ impl Auditor {
     /// Fold one event in. Events before any [`Auditor::begin_session`] form a session named `-`.
     pub fn observe(&mut self, event: &Event, judgement: Judgement) {
         if self.current.is_none() {
-            self.begin_session("-", SessionFacts::default());
+            self.begin_session("-", SessionFacts::default(), None);
         }
         let session = self.current.as_mut().expect("a session was just begun");
         let reports = event.count.max(1);
@@ -695,7 +699,7 @@ mod tests {
 
     #[test]
     fn aggregates_every_section() {
-        let places = Places { home: Some("/Users/a".into()), workdir: Some("/Users/a/w".into()) };
+        let places = Places { home: Some("/Users/a".into()), workdir: Some("/Users/a/w".into()), temp_roots: vec![] };
         let mut audit = Auditor::new(places);
         audit.begin_session(
             "s1",
@@ -709,6 +713,7 @@ mod tests {
                     ProcessExit { process: "cat".into(), pid: Some(12), status: 1 },
                 ],
             },
+            None,
         );
         let j = Judgement::default;
         audit.observe(&ev(Action::Allow, "file-read-data", "/Users/a/w/src/a.rs", "node", 10, Some(0)), j());

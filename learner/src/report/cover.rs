@@ -8,6 +8,14 @@
 
 use crate::sbpl::filter::{subpath_matches, Filter, Matcher, NetProto, Tri};
 
+use super::tighten::Covers;
+
+impl Covers for Filter {
+    fn covered_by(&self, outer: &Filter) -> bool {
+        implies(self, outer)
+    }
+}
+
 /// Every request `inner` matches is matched by `outer` (proved, or `false`).
 pub fn implies(inner: &Filter, outer: &Filter) -> bool {
     if inner == outer {

@@ -5,26 +5,18 @@
 //! - [`audit`]: the streaming aggregation behind `safehouse audit`.
 //! - [`render`]: the audit report as text (fits a terminal), Markdown and one self-contained HTML file.
 //! - [`usage`]: per-rule hit counts across sessions (the ledger `tighten` keeps in the state dir).
+//! - [`cover`]: provable containment between the engine's filters (for shadowed/redundant rules).
 //! - [`tighten`]: findings: shadowed and redundant rules (SBPL precedence), unused rules and modules.
 //! - [`edit`]: applying a finding's change to the text of a profile the user owns.
 
 pub mod area;
+pub mod cover;
 pub mod edit;
 pub mod audit;
 pub mod render;
 pub mod tighten;
 pub mod usage;
 
-use serde::{Deserialize, Serialize};
-
-/// A rule as reports name it: where it is written and what it says. Serialised as the public
-/// `rule` object (`file`, `line`, `text`, `layer`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct RuleRef {
-    pub file: String,
-    pub line: u32,
-    pub text: String,
-    /// The `;; Source:` module of a generated Safehouse policy the rule comes from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub layer: Option<String>,
-}
+/// A rule as reports name it (the public `rule` object: `file`, `line`, `text`, `layer`): the
+/// learner's type, so every report names rules the same way.
+pub use crate::learn::RuleRef;

@@ -54,6 +54,28 @@ fn fit(s: &str, max: usize) -> String {
     format!("{head}…{tail}")
 }
 
+/// Word-wrap prose to the text width; continuation lines get `indent` more spaces than the first.
+fn wrap(out: &mut String, first: &str, indent: usize) {
+    let lead: String = first.chars().take_while(|c| *c == ' ').collect();
+    let cont = format!("{lead}{}", " ".repeat(indent));
+    let mut line = lead.clone();
+    for word in printable(first).split_whitespace() {
+        let room = TEXT_WIDTH.saturating_sub(line.chars().count() + 1);
+        if line.trim().is_empty() {
+            line.push_str(word);
+        } else if word.chars().count() <= room {
+            line.push(' ');
+            line.push_str(word);
+        } else {
+            out.push_str(&fit(&line, TEXT_WIDTH));
+            out.push('\n');
+            line = format!("{cont}{word}");
+        }
+    }
+    out.push_str(&fit(&line, TEXT_WIDTH));
+    out.push('\n');
+}
+
 /// Control characters would corrupt a terminal: show them escaped.
 fn printable(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
@@ -124,11 +146,11 @@ pub fn text(r: &AuditReport, color: bool) -> String {
         let room = TEXT_WIDTH.saturating_sub(head.chars().count());
         out.push_str(&st.deny(&format!("{head}{}", fit(&printable(&d.target.raw), room))));
         out.push('\n');
-        line(&mut out, &format!("          cause: {}", d.cause.describe()));
+        wrap(&mut out, &format!("          cause: {}", d.cause.describe()), 7);
         if let DenialCause::DenyRule { rule } | DenialCause::LearningFloor { rule } = &d.cause {
-            line(&mut out, &format!("          rule: {}", rule.text.split_whitespace().collect::<Vec<_>>().join(" ")));
+            wrap(&mut out, &format!("          rule: {}", rule.text), 6);
         }
-        line(&mut out, &format!("          by: {}", d.processes.join(", ")));
+        wrap(&mut out, &format!("          by: {}", d.processes.join(", ")), 4);
     }
 
     out.push('\n');
@@ -148,7 +170,7 @@ pub fn text(r: &AuditReport, color: bool) -> String {
         line(&mut out, "  (none)");
     }
     for g in &r.gaps {
-        line(&mut out, &format!("  {} [{}]: {}", kebab(&g.kind), g.session, g.detail));
+        wrap(&mut out, &format!("  {} [{}]: {}", kebab(&g.kind), g.session, g.detail), 4);
         for s in &g.samples {
             line(&mut out, &format!("      {s}"));
         }
