@@ -3,12 +3,8 @@
 //! This crate is the only place that spawns processes (`sandbox-exec`, `/usr/bin/log`, `strace`,
 //! the agent) or talks to a terminal. Each subcommand lives in `cmd/<name>.rs`.
 
-// Wired into `learn` as the review lands; the interface is stable for the capture backends.
-#[allow(dead_code)]
 mod capture;
-#[allow(dead_code)]
 mod overlay;
-#[allow(dead_code)]
 mod review;
 mod cmd;
 

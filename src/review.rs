@@ -41,6 +41,8 @@ impl Risk {
 pub struct Choice {
     pub rule: String,
     pub note: String,
+    /// This choice would open a sensitive location (a wider rule over one): needs a typed confirmation.
+    pub sensitive: bool,
 }
 
 /// One proposal as the review shows it.
@@ -143,7 +145,8 @@ impl Terminal<'_> {
                 };
                 match answer.trim() {
                     "a" | "accept" => {
-                        if item.sensitive && !self.confirm_sensitive(item)? {
+                        let sensitive = item.sensitive || item.choices.get(choice).is_some_and(|c| c.sensitive);
+                        if sensitive && !self.confirm_sensitive(item)? {
                             continue;
                         }
                         decisions[index] = Decision::Accepted(choice);
@@ -210,7 +213,7 @@ impl Terminal<'_> {
         let risk = self.paint(item.risk.paint(), &format!("risk {}", item.risk.label()));
         let safe = if item.safe { "safe" } else { "needs review" };
         let sensitive = if item.sensitive { self.paint("\x1b[1;31m", "  SENSITIVE") } else { String::new() };
-        writeln!(self.output, "\n[{}/{total}] {}  {risk}  {safe}{sensitive}", index + 1, item.class)?;
+        writeln!(self.output, "\n[{}/{total}] {} ({})  {risk}  {safe}{sensitive}", index + 1, item.class, item.id)?;
         writeln!(self.output, "  reason:   {}", item.reason)?;
         for (n, line) in item.evidence.iter().enumerate() {
             let label = if n == 0 { "evidence:" } else { "         " };
@@ -282,8 +285,8 @@ mod tests {
             purpose: purpose.into(),
             class: "read".into(),
             choices: vec![
-                Choice { rule: format!("(allow file-read-data (literal \"/{id}\"))"), note: String::new() },
-                Choice { rule: "(allow file-read* (subpath \"/x\"))".into(), note: "opens 3 more".into() },
+                Choice { rule: format!("(allow file-read-data (literal \"/{id}\"))"), note: String::new(), sensitive: false },
+                Choice { rule: "(allow file-read* (subpath \"/x\"))".into(), note: "opens 3 more".into(), sensitive: false },
             ],
             proposed: 0,
             reason: "seen".into(),

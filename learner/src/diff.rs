@@ -12,7 +12,7 @@ const CYAN: &str = "\x1b[36m";
 const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
 
-/// A unified diff from `old` to `new`, both named `name` (`a/NAME` → `b/NAME`). Empty when equal.
+/// A unified diff from `old` to `new`, both named `name`. Empty when equal.
 pub fn unified(name: &str, old: &str, new: &str, color: bool) -> String {
     if old == new {
         return String::new();
@@ -29,8 +29,8 @@ pub fn unified(name: &str, old: &str, new: &str, color: bool) -> String {
         }
         out.push('\n');
     };
-    header(&mut out, format!("--- a/{name}"));
-    header(&mut out, format!("+++ b/{name}"));
+    header(&mut out, format!("--- {name}"));
+    header(&mut out, format!("+++ {name}"));
     for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
         let head = hunk.header().to_string();
         if color {
@@ -93,7 +93,7 @@ mod tests {
         let text = unified("overlay.sb", old, new, false);
         assert_eq!(
             text,
-            "--- a/overlay.sb\n+++ b/overlay.sb\n@@ -1,2 +1,3 @@\n (version 1)\n (allow file-read-data (literal \"/a\"))\n+(allow mach-lookup (global-name \"x\"))\n"
+            "--- overlay.sb\n+++ overlay.sb\n@@ -1,2 +1,3 @@\n (version 1)\n (allow file-read-data (literal \"/a\"))\n+(allow mach-lookup (global-name \"x\"))\n"
         );
         assert_eq!(stats(old, new), (1, 0));
     }

@@ -16,6 +16,7 @@ pub mod event;
 pub mod learn;
 pub mod logs;
 pub mod report;
+pub mod reporting;
 pub mod sbpl;
 pub mod strace;
 pub mod target;

@@ -130,7 +130,7 @@ impl SandboxExec {
         let sentinel_name = sentinel.file_name().unwrap().to_string_lossy().into_owned();
         let profile = format!(
             "(version 1)(allow default)(deny file-read-data (literal {}))",
-            quote(&sentinel.display().to_string())
+            safehouse_learner::sbpl::render::quote(&sentinel.display().to_string())
         );
         let deadline = Instant::now() + self.ready_timeout;
         while Instant::now() < deadline {
@@ -250,7 +250,7 @@ impl Backend for SandboxExec {
             match stream.next_until(Instant::now() + Duration::from_millis(50)) {
                 Next::Event(event) => {
                     streamed.add(&event);
-                    attribution.offer(event, sink)?;
+                    attribution.offer(event, false, sink)?;
                 }
                 Next::Timeout => {}
                 Next::Ended => {}
@@ -266,7 +266,7 @@ impl Backend for SandboxExec {
                 match stream.next_until(grace_end) {
                     Next::Event(event) => {
                         streamed.add(&event);
-                        attribution.offer(event, sink)?;
+                        attribution.offer(event, false, sink)?;
                     }
                     Next::Timeout | Next::Ended => break,
                 }
@@ -280,26 +280,24 @@ impl Backend for SandboxExec {
         }
         for event in stream.stop() {
             streamed.add(&event);
-            attribution.offer(event, sink)?;
+            attribution.offer(event, false, sink)?;
         }
 
         if !stopped && !request.interrupts.stop_now() {
             sink.note("backfilling from `log show` over the session window...");
             match self.backfill(start) {
                 Ok(events) => {
-                    let mut recovered = 0;
                     for event in streamed.missing_from(events) {
-                        recovered += 1;
-                        attribution.offer(event, sink)?;
-                    }
-                    if recovered > 0 {
-                        sink.note(&format!("backfill recovered {recovered} report(s) the stream missed"));
+                        attribution.offer(event, true, sink)?;
                     }
                 }
                 Err(err) => problems.push(format!("{err:#}")),
             }
         }
         attribution.finish(sink)?;
+        if attribution.recovered > 0 {
+            sink.note(&format!("the backfill recovered {} report(s) the stream missed", attribution.recovered));
+        }
 
         match &status {
             AgentStatus::Exited(0) => {}
@@ -408,15 +406,20 @@ impl Drop for LogStream {
 }
 
 /// Decides whether a report belongs to this session: tag, then process tree, then names.
+///
+/// Names are the weakest evidence (any process called `bash` matches `bash`), so only the agent's
+/// own name counts, and only for reports no tag or pid explains.
 struct Attribution {
     tag: String,
     tree: BTreeSet<u32>,
     names: BTreeSet<String>,
     /// Untagged reports from processes not (yet) known: decided when the session ends, because a
     /// short-lived child may be seen in the process table only after its reports arrive.
-    pending: Vec<Event>,
+    pending: Vec<(Event, bool)>,
     attributed: u64,
     excluded: u64,
+    /// Attributed reports that only the `log show` backfill had.
+    recovered: u64,
 }
 
 impl Attribution {
@@ -431,25 +434,30 @@ impl Attribution {
             pending: Vec::new(),
             attributed: 0,
             excluded: 0,
+            recovered: 0,
         }
     }
 
-    fn offer(&mut self, event: Event, sink: &mut dyn Sink) -> anyhow::Result<()> {
+    /// `recovered`: the report comes from the backfill only.
+    fn offer(&mut self, event: Event, recovered: bool, sink: &mut dyn Sink) -> anyhow::Result<()> {
+        if event.target.path_str().is_some_and(|p| p.contains(&format!("safehouse-ready-{}", self.tag))) {
+            return Ok(()); // our own readiness probe
+        }
         let tagged = event.tag.as_deref().is_some_and(|t| t.contains(&self.tag));
         let in_tree = event.pid.is_some_and(|pid| self.tree.contains(&pid));
         if tagged || in_tree {
             if let Some(pid) = event.pid {
                 self.tree.insert(pid);
             }
-            self.names.insert(event.process.clone());
             self.attributed += 1;
+            self.recovered += u64::from(recovered);
             sink.event(event)
         } else if event.tag.is_some() {
             // Tagged by someone else's rule (another sandboxed tool): never ours.
             self.excluded += 1;
             Ok(())
         } else {
-            self.pending.push(event);
+            self.pending.push((event, recovered));
             Ok(())
         }
     }
@@ -477,10 +485,11 @@ impl Attribution {
     }
 
     fn finish(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
-        for event in std::mem::take(&mut self.pending) {
+        for (event, recovered) in std::mem::take(&mut self.pending) {
             let in_tree = event.pid.is_some_and(|pid| self.tree.contains(&pid));
             if in_tree || self.names.contains(&event.process) || self.name_is_truncated_agent(&event.process) {
                 self.attributed += 1;
+                self.recovered += u64::from(recovered);
                 sink.event(event)?;
             } else {
                 self.excluded += 1;
@@ -559,41 +568,11 @@ fn env_millis(var: &str, default: u64) -> Duration {
     Duration::from_millis(std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default))
 }
 
-/// `log` output (any style) → events, skipping what is not a Sandbox report.
-// TEMPORARY bridge until `safehouse_learner::logs` lands: ndjson only, minimal grammar.
+/// `log` output (any style) → events, skipping what is not a Sandbox report. A stream that fails
+/// mid-way just ends (the caller reports the dead stream).
 fn decode_events<'r>(reader: impl BufRead + 'r, name: &str) -> impl Iterator<Item = Event> + 'r {
-    let name = name.to_string();
-    reader.lines().map_while(Result::ok).enumerate().filter_map(move |(i, line)| {
-        let value: serde_json::Value = serde_json::from_str(&line).ok()?;
-        let message = value.get("eventMessage")?.as_str()?;
-        let (head, tag) = match message.split_once('\n') {
-            Some((h, t)) => (h, Some(t.to_string())),
-            None => (message, None),
-        };
-        let (count, head) = match head.split_once(" for Sandbox: ") {
-            Some((dup, rest)) => (1 + dup.split(' ').next()?.parse::<u64>().ok()?, rest),
-            None => (1, head.strip_prefix("Sandbox: ")?),
-        };
-        let verdict_at = head.find(") deny").or_else(|| head.find(") allow"))?;
-        let open = head[..verdict_at].rfind('(')?;
-        let process = head[..open].to_string();
-        let pid = head[open + 1..verdict_at].parse().ok();
-        let rest = &head[verdict_at + 2..];
-        let (verdict, rest) = rest.split_once(' ')?;
-        let action = if verdict.starts_with("deny") { safehouse_learner::Action::Deny } else { safehouse_learner::Action::Allow };
-        let (op, arg) = rest.split_once(' ').unwrap_or((rest, ""));
-        let mut event = Event::new(process, pid, action, op, safehouse_learner::Target::parse(op, arg));
-        event.count = count;
-        event.tag = tag;
-        event.file = Some(name.clone());
-        event.line = Some(i as u64 + 1);
-        Some(event)
-    })
-}
-
-// TEMPORARY until `safehouse_learner::sbpl::render::quote` lands.
-fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    let events = safehouse_learner::logs::open_events(reader, name).ok();
+    events.into_iter().flatten().map_while(Result::ok)
 }
 
 #[cfg(test)]

@@ -1,10 +1,28 @@
 //! `safehouse learn`: capture a session (or replay recorded ones), propose grants, review them
 //! against a diff, and write the overlay.
+//!
+//! The pipeline: the current profile (`--profile` files, `--policy-cmd` output, or the embedded
+//! base) plus the existing overlay → events (live capture through [`crate::capture`], or
+//! `--replay` files through the log readers) → the learner's proposals → `--json` output, or a
+//! review (`--yes`: the safe proposals; otherwise interactive) → the new overlay text → a diff →
+//! an atomic write ([`crate::overlay`]) → optionally `--verify`.
 
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::capture;
+use anyhow::Context;
+use safehouse_learner::learn::{self as learner, Learned, Proposal, Tier};
+use safehouse_learner::sbpl::{self, Policy, SourceFile, Verdict};
+use safehouse_learner::{logs, Action, Event, Target};
+
+use crate::capture::{self, AgentStatus};
+use crate::overlay::{self, OverlayFile};
+use crate::review;
+
+/// The embedded deny-first base profile (macOS), used when no profile is given.
+pub const EMBEDDED_BASE: &str = include_str!("../../learner/profiles/base.sb");
+pub const EMBEDDED_BASE_NAME: &str = "<embedded base.sb>";
 
 /// `safehouse learn [OPTIONS] -- <agent> [args]` or `safehouse learn --replay FILE...`
 #[derive(clap::Args, Debug)]
@@ -43,7 +61,7 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
-    /// The overlay file to write (default: a per-agent file under the XDG config dir).
+    /// The overlay file to write (default: <XDG config>/safehouse/overlays/<agent>.sb).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -51,9 +69,11 @@ pub struct Args {
     #[arg(long)]
     pub verify: bool,
 
-    /// The session's home directory (default: $HOME) and workdir (default: the current directory).
+    /// The session's home directory (default: $HOME, or the archive's recorded home).
     #[arg(long, value_name = "DIR")]
     pub home: Option<String>,
+
+    /// The session's working directory (default: the current directory, or the archive's recorded workdir).
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<String>,
 
@@ -66,11 +86,762 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.replay.is_empty() && args.command.is_empty() && !args.print_profile {
         anyhow::bail!("nothing to learn from: give `-- <agent> [args]` to run an agent, or `--replay FILE...`");
     }
-    if args.replay.is_empty() && !args.print_profile {
-        if let Err(message) = capture::platform_backend() {
-            eprintln!("safehouse learn: {message}");
-            return Ok(ExitCode::from(2));
+    if args.verify && args.command.is_empty() {
+        anyhow::bail!("--verify re-runs the agent: give its command after `--`");
+    }
+    let mut params = parse_params(&args.params)?;
+    let live = args.replay.is_empty() && !args.command.is_empty();
+
+    // Recorded sessions are read completely first: a bad file stops everything before any write.
+    let replayed = if args.replay.is_empty() { None } else { Some(read_replay(&args.replay)?) };
+    let context = session_context(&args, replayed.as_ref())?;
+    let agent = agent_name(&context);
+
+    let base = current_profile(&args, &context, &mut params)?;
+    if args.print_profile {
+        return print_profile(&base, &params, &args, &context);
+    }
+    let overlay_path = match &args.output {
+        Some(path) => path.clone(),
+        None => overlay::default_overlay_path(&agent)?,
+    };
+    let overlay_file = OverlayFile::read(&overlay_path)?;
+    let policy_sources = with_overlay(&base, &overlay_file);
+    let policy = compile(&policy_sources, &params).context("the current profile does not compile")?;
+
+    let sessions = match replayed {
+        Some(sessions) => sessions,
+        None => match capture_live(&args, &policy_sources, &params, &context, &agent, RunMode::Learn)? {
+            Live::Captured(session) => vec![session],
+            Live::Stopped(code) => return Ok(code),
+        },
+    };
+
+    let learner_context = learner_context(&context, &sessions);
+    let learned = learn(&policy, &learner_context, &sessions, live);
+    if args.json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &learned)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let color = use_color();
+    print_summary(&learned, &sessions, color);
+    if learned.proposals.is_empty() {
+        eprintln!("nothing to propose: the current profile already allows everything these sessions did.");
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let items = review_items(&learned);
+    let interactive = !args.yes;
+    if interactive && !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        anyhow::bail!("the review needs a terminal: use --yes (accept the safe proposals) or --json (print them)");
+    }
+    let decisions = if args.yes {
+        print_proposals(&items, color);
+        items
+            .iter()
+            .map(|item| if item.safe { review::Decision::Accepted(item.proposed) } else { review::Decision::Skipped })
+            .collect()
+    } else {
+        let denied = denied_accesses(&policy, &sessions);
+        let checker = Checker { sources: &policy_sources, params: &params, learned: &learned, context: &learner_context, denied: &denied };
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        let mut output = std::io::stdout().lock();
+        let mut terminal = review::Terminal { input: &mut input, output: &mut output, color };
+        let outcome = terminal.review(&items, &checker)?;
+        if outcome.aborted {
+            eprintln!("review aborted: nothing was written");
+            return Ok(ExitCode::from(1));
+        }
+        if outcome.quit {
+            let left = outcome.decisions.iter().filter(|d| **d == review::Decision::Skipped).count();
+            eprintln!("review stopped: {left} proposal(s) left undecided");
+        }
+        outcome.decisions
+    };
+
+    let chosen = chosen_proposals(&learned, &items, &decisions);
+    if chosen.is_empty() {
+        eprintln!("no proposal accepted: nothing to write");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let new_text = new_overlay_text(&overlay_file, &chosen);
+    let name = overlay_path.display().to_string();
+
+    // The overlay must compile after the base profile before it is written.
+    let mut enforcing = base.clone();
+    enforcing.push(SourceFile::new(name.clone(), new_text.clone()));
+    compile(&enforcing, &params).context("the new overlay does not compile; nothing was written")?;
+
+    let diff = safehouse_learner::diff::unified(&name, overlay_file.text(), &new_text, color);
+    if interactive {
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        let mut output = std::io::stdout().lock();
+        let mut terminal = review::Terminal { input: &mut input, output: &mut output, color };
+        if !terminal.confirm_write(&diff, &name)? {
+            eprintln!("not written");
+            return Ok(ExitCode::from(1));
+        }
+    } else {
+        print!("{diff}");
+    }
+    match overlay_file.write(&new_text) {
+        Ok(backup) => {
+            eprintln!("wrote {name}: {} rule(s) accepted", chosen.len());
+            if let Some(backup) = backup {
+                eprintln!("previous version kept as {}", backup.display());
+            }
+            eprintln!("use it with: safehouse --append-profile={name}");
+        }
+        Err(err) => {
+            eprintln!("safehouse learn: {err}");
+            return Ok(ExitCode::from(1));
         }
     }
-    anyhow::bail!("`safehouse learn` review is being written")
+
+    if args.verify {
+        // Denials the learning run already saw (explicit denies, the secrets floor) are not new.
+        let denied_before = sessions
+            .iter()
+            .flat_map(|s| &s.events)
+            .filter(|e| e.action == Action::Deny)
+            .map(|e| (e.operation.clone(), e.target.raw.clone()))
+            .collect();
+        return verify(&args, &enforcing, &params, &context, &agent, &denied_before);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The current profile
+// ---------------------------------------------------------------------------------------------
+
+fn parse_params(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    raw.iter()
+        .map(|p| match p.split_once('=') {
+            Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+            _ => anyhow::bail!("-D {p:?}: expected NAME=VALUE"),
+        })
+        .collect()
+}
+
+fn set_param(params: &mut Vec<(String, String)>, name: &str, value: &str) {
+    if !params.iter().any(|(n, _)| n == name) {
+        params.push((name.to_string(), value.to_string()));
+    }
+}
+
+/// The profile sources in order: `--profile` files, else `--policy-cmd` output, else the embedded base
+/// (which gets HOME_DIR and WORK_DIR from the session unless `-D` set them).
+fn current_profile(args: &Args, context: &logs::SessionContext, params: &mut Vec<(String, String)>) -> anyhow::Result<Vec<SourceFile>> {
+    if !args.profiles.is_empty() {
+        return args
+            .profiles
+            .iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read profile {}", path.display()))?;
+                Ok(SourceFile { name: path.display().to_string(), text })
+            })
+            .collect();
+    }
+    if let Some(command) = args.policy_cmd.as_deref().filter(|c| !c.trim().is_empty()) {
+        let output = duct::cmd("sh", ["-c", command])
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .with_context(|| format!("cannot run the policy command {command:?}"))?;
+        if !output.status.success() {
+            anyhow::bail!(
+                "the policy command {command:?} failed (exit {}): {}",
+                output.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&output.stderr).trim_end()
+            );
+        }
+        let text = String::from_utf8(output.stdout).map_err(|_| anyhow::anyhow!("the policy command printed non-UTF-8 text"))?;
+        return Ok(vec![SourceFile { name: format!("<policy-cmd: {command}>"), text }]);
+    }
+    if let Some(home) = &context.home {
+        set_param(params, "HOME_DIR", home);
+    }
+    if let Some(workdir) = &context.workdir {
+        set_param(params, "WORK_DIR", workdir);
+    }
+    Ok(vec![SourceFile { name: EMBEDDED_BASE_NAME.to_string(), text: EMBEDDED_BASE.to_string() }])
+}
+
+/// The base sources plus the existing overlay (so what it already grants is not proposed again).
+fn with_overlay(base: &[SourceFile], overlay: &OverlayFile) -> Vec<SourceFile> {
+    let mut sources = base.to_vec();
+    if let Some(text) = &overlay.original {
+        sources.push(SourceFile { name: overlay.path.display().to_string(), text: text.clone() });
+    }
+    sources
+}
+
+fn print_profile(base: &[SourceFile], params: &[(String, String)], args: &Args, context: &logs::SessionContext) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    for (name, value) in params {
+        writeln!(out, ";; -D {name}={value}")?;
+    }
+    for source in base {
+        writeln!(out, ";; ===== {} =====", source.name)?;
+        out.write_all(source.text.as_bytes())?;
+        if !source.text.ends_with('\n') {
+            writeln!(out)?;
+        }
+    }
+    if !args.command.is_empty() {
+        let tag = "SESSION-NONCE";
+        let reporting = reporting_profile(base, tag, context)?;
+        writeln!(out, ";; ===== reporting variant used for live capture (session tag {tag}) =====")?;
+        out.write_all(reporting.as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reporting_profile(base: &[SourceFile], tag: &str, context: &logs::SessionContext) -> anyhow::Result<String> {
+    let floor = safehouse_learner::reporting::Floor { home: context.home.clone() };
+    safehouse_learner::reporting::reporting_profile(base, tag, &floor).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions: replayed or captured
+// ---------------------------------------------------------------------------------------------
+
+fn agent_name(context: &logs::SessionContext) -> String {
+    context
+        .command
+        .as_ref()
+        .and_then(|c| c.first())
+        .and_then(|p| Path::new(p).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "replay".to_string())
+}
+
+/// One observed session: its events and what is known about it.
+pub struct Session {
+    pub name: String,
+    pub context: logs::SessionContext,
+    pub events: Vec<Event>,
+}
+
+/// Read every `--replay` file completely before anything else happens: a bad file is an error
+/// (with `file:line:col` for archives) and nothing is written.
+fn read_replay(paths: &[PathBuf]) -> anyhow::Result<Vec<Session>> {
+    let progress = std::io::stderr().is_terminal();
+    let mut sessions = Vec::new();
+    for path in paths {
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
+        let mut reader = logs::open_events(std::io::BufReader::with_capacity(256 * 1024, file), &name)?;
+        let mut events = Vec::new();
+        for item in &mut reader {
+            let event = item?;
+            events.push(event);
+            if progress && events.len() % 100_000 == 0 {
+                eprint!("\rsafehouse: reading {name}: {} events", events.len());
+            }
+        }
+        if progress && events.len() >= 100_000 {
+            eprintln!();
+        }
+        if events.is_empty() {
+            anyhow::bail!("{name}: no Sandbox reports found ({})", reader.stats());
+        }
+        let context = reader.archive_header().map(|h| h.context.clone()).unwrap_or_default();
+        sessions.push(Session { name, context, events });
+    }
+    Ok(sessions)
+}
+
+/// The session's home and workdir: flags first, then what the archives recorded, then this
+/// process's environment (live capture only: a replayed raw log says nothing about them).
+fn session_context(args: &Args, replayed: Option<&Vec<Session>>) -> anyhow::Result<logs::SessionContext> {
+    let recorded = |field: fn(&logs::SessionContext) -> Option<String>| {
+        replayed.and_then(|sessions| sessions.iter().find_map(|s| field(&s.context)))
+    };
+    let mut context = logs::SessionContext::default();
+    context.home = args.home.clone().or_else(|| recorded(|c| c.home.clone()));
+    context.workdir = args.workdir.clone().or_else(|| recorded(|c| c.workdir.clone()));
+    context.command = if args.command.is_empty() {
+        replayed.and_then(|sessions| sessions.iter().find_map(|s| s.context.command.clone()))
+    } else {
+        Some(args.command.clone())
+    };
+    if replayed.is_none() {
+        if context.home.is_none() {
+            context.home = std::env::var("HOME").ok().filter(|h| !h.is_empty());
+        }
+        if context.workdir.is_none() {
+            context.workdir = Some(std::env::current_dir()?.display().to_string());
+        }
+        context.platform = Some(std::env::consts::OS.to_string());
+    }
+    for dir in [&mut context.home, &mut context.workdir].into_iter().flatten() {
+        while dir.len() > 1 && dir.ends_with('/') {
+            dir.pop();
+        }
+    }
+    Ok(context)
+}
+
+enum Live {
+    Captured(Session),
+    Stopped(ExitCode),
+}
+
+/// Events flow into the session and, line by line, into the archive.
+struct ArchiveSink {
+    events: Vec<Event>,
+    archive: logs::ArchiveWriter<std::fs::File>,
+    quiet: bool,
+}
+
+impl capture::Sink for ArchiveSink {
+    fn event(&mut self, event: Event) -> anyhow::Result<()> {
+        self.archive.write_event(&event)?;
+        self.events.push(event);
+        Ok(())
+    }
+    fn note(&mut self, message: &str) {
+        if !self.quiet {
+            eprintln!("safehouse: {message}");
+        }
+    }
+}
+
+/// Which profile the agent runs under.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RunMode {
+    /// The reporting variant: would-be denials are allowed and reported (learning).
+    Learn,
+    /// The enforcing variant: denials are real (`--verify`).
+    Verify,
+}
+
+fn capture_live(
+    args: &Args,
+    sources: &[SourceFile],
+    params: &[(String, String)],
+    context: &logs::SessionContext,
+    agent: &str,
+    mode: RunMode,
+) -> anyhow::Result<Live> {
+    let backend = match capture::platform_backend() {
+        Ok(backend) => backend,
+        Err(message) => {
+            eprintln!("safehouse learn: {message}");
+            return Ok(Live::Stopped(ExitCode::from(2)));
+        }
+    };
+    eprintln!("safehouse: capturing with {}", backend.name());
+    let tag = session_tag();
+    let floor = safehouse_learner::reporting::Floor { home: context.home.clone() };
+    let profile = match mode {
+        RunMode::Learn => safehouse_learner::reporting::reporting_profile(sources, &tag, &floor),
+        RunMode::Verify => safehouse_learner::reporting::enforcing_profile(sources, &tag, &floor),
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy = compile(sources, params).context("the current profile does not compile")?;
+    let classify = |operation: &str, target: &Target| -> Action {
+        if policy_allows(&policy, operation, target) {
+            Action::Allow
+        } else {
+            Action::Deny
+        }
+    };
+    let state = overlay::state_dir()?.join("sessions");
+    std::fs::create_dir_all(&state).with_context(|| format!("cannot create {}", state.display()))?;
+    let suffix = if mode == RunMode::Verify { "-verify" } else { "" };
+    let archive_path = state.join(format!(
+        "{}-{}{suffix}.ndjson",
+        chrono::Local::now().format("%Y%m%dT%H%M%S"),
+        overlay::file_safe(agent)
+    ));
+    let mut recorded = context.clone();
+    recorded.tag = Some(tag.clone());
+    let header = logs::ArchiveHeader::new(Some(chrono::Local::now().fixed_offset()), recorded.clone());
+    let file = std::fs::File::create(&archive_path).with_context(|| format!("cannot create {}", archive_path.display()))?;
+    let archive = logs::ArchiveWriter::new(file, &header)?;
+    eprintln!("safehouse: session archive: {}", archive_path.display());
+    let mut sink = ArchiveSink { events: Vec::new(), archive, quiet: false };
+    let interrupts = capture::Interrupts::install()?;
+    let request = capture::Request {
+        command: &args.command,
+        workdir: PathBuf::from(context.workdir.clone().unwrap_or_else(|| ".".into())),
+        reporting_profile: &profile,
+        params,
+        session_tag: &tag,
+        keep_profile: args.keep_profile,
+        classify: &classify,
+        interrupts: interrupts.clone(),
+    };
+    let outcome = backend.capture(&request, &mut sink)?;
+    for problem in &outcome.problems {
+        eprintln!("safehouse: warning: {problem}");
+    }
+    if let Some(path) = &outcome.kept_profile {
+        eprintln!("safehouse: reporting profile kept at {}", path.display());
+    }
+    eprintln!(
+        "safehouse: {} report(s) attributed to the session, {} from other processes kept out; archive: {}",
+        outcome.attributed,
+        outcome.excluded,
+        archive_path.display()
+    );
+    if outcome.status == AgentStatus::Stopped || interrupts.stop_now() {
+        eprintln!("safehouse: stopped; review later with: safehouse learn --replay {}", archive_path.display());
+        return Ok(Live::Stopped(ExitCode::from(130)));
+    }
+    Ok(Live::Captured(Session { name: archive_path.display().to_string(), context: recorded, events: sink.events }))
+}
+
+/// `--verify`: the same command under the enforcing profile plus the new overlay; every denial is new.
+fn verify(
+    args: &Args,
+    enforcing: &[SourceFile],
+    params: &[(String, String)],
+    context: &logs::SessionContext,
+    agent: &str,
+    denied_before: &std::collections::BTreeSet<(String, String)>,
+) -> anyhow::Result<ExitCode> {
+    eprintln!("safehouse: verifying: running the agent again under the profile plus the new overlay");
+    let session = match capture_live(args, enforcing, params, context, agent, RunMode::Verify)? {
+        Live::Captured(session) => session,
+        Live::Stopped(code) => return Ok(code),
+    };
+    let mut denials = std::collections::BTreeSet::new();
+    for event in &session.events {
+        let key = (event.operation.clone(), event.target.raw.clone());
+        if event.action == Action::Deny && !event.platform_policy && !denied_before.contains(&key) {
+            denials.insert(format!("{} {} ({})", event.operation, event.target.raw, event.process));
+        }
+    }
+    if denials.is_empty() {
+        eprintln!("verify: no new denial");
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("verify: {} new denial(s) under the new overlay:", denials.len());
+    for denial in &denials {
+        eprintln!("  {denial}");
+    }
+    eprintln!("learn again from that run: safehouse learn --replay {}", session.name);
+    Ok(ExitCode::from(1))
+}
+
+/// A per-session nonce: unguessable enough that another process cannot forge our tag by accident.
+fn session_tag() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    hasher.write_u32(std::process::id());
+    format!("safehouse-{:016x}", hasher.finish())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+// ---------------------------------------------------------------------------------------------
+
+fn use_color() -> bool {
+    std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+fn print_summary(learned: &Learned, sessions: &[Session], color: bool) {
+    let bold = |s: &str| if color { format!("\x1b[1m{s}\x1b[0m") } else { s.to_string() };
+    eprintln!("{}", bold(&format!("{} session(s): {} proposal(s)", sessions.len(), learned.proposals.len())));
+    for line in learned_notes(learned) {
+        eprintln!("  {line}");
+    }
+}
+
+/// `--yes`: every proposal on one line (stderr), accepted (safe) or left for an interactive review.
+fn print_proposals(items: &[review::Item], color: bool) {
+    let paint = |code: &str, text: &str| if color { format!("{code}{text}\x1b[0m") } else { text.to_string() };
+    let mut group = "";
+    for item in items {
+        if item.purpose != group {
+            group = &item.purpose;
+            eprintln!("{}", paint("\x1b[1m", &format!("== {group}")));
+        }
+        let rule = item.choices[item.proposed].rule.split_whitespace().collect::<Vec<_>>().join(" ");
+        let (mark, code) = if item.safe { ("accept", "\x1b[32m") } else { ("review", "\x1b[33m") };
+        eprintln!("  {} {:<6} {rule}", paint(code, mark), format!("{:?}", item.risk).to_lowercase());
+    }
+    let left = items.iter().filter(|i| !i.safe).count();
+    if left > 0 {
+        eprintln!("{left} proposal(s) need a review: run without --yes to decide them");
+    }
+}
+
+/// The overlay after this review: the old text, then the accepted rules as the learner renders them.
+fn new_overlay_text(old: &OverlayFile, chosen: &[Proposal]) -> String {
+    let mut text = old.text().to_string();
+    if !text.is_empty() {
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push('\n');
+    }
+    text.push_str(&learner::render_overlay(chosen));
+    text
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engine and learner
+// ---------------------------------------------------------------------------------------------
+
+fn compile(sources: &[SourceFile], params: &[(String, String)]) -> anyhow::Result<Policy> {
+    let params: sbpl::Params = params.iter().cloned().collect();
+    sbpl::compile(sources, &params).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// What the policy does with an access at run time. Indeterminate decisions (a filter that depends
+/// on run-time state) usually allow, so they are not reported as denials.
+fn policy_allows(policy: &Policy, operation: &str, target: &Target) -> bool {
+    policy.decide(operation, target).verdict != Verdict::Deny
+}
+
+fn learner_context(context: &logs::SessionContext, sessions: &[Session]) -> learner::SessionContext {
+    // Per-user temp roots seen in the events (`/private/var/folders/xx/yyyy/T`).
+    let mut temp_roots: Vec<String> = Vec::new();
+    for event in sessions.iter().flat_map(|s| &s.events) {
+        if let Some(path) = event.target.path_str() {
+            if let Some(root) = temp_root(path) {
+                if !temp_roots.iter().any(|r| r == root) {
+                    temp_roots.push(root.to_string());
+                }
+            }
+        }
+    }
+    temp_roots.sort();
+    let path_dirs = if context.platform.is_some() {
+        std::env::var("PATH").unwrap_or_default().split(':').filter(|d| d.starts_with('/')).map(String::from).collect()
+    } else {
+        Vec::new()
+    };
+    learner::SessionContext {
+        home: context.home.clone(),
+        workdir: context.workdir.clone(),
+        temp_roots,
+        command: context.command.clone().unwrap_or_default(),
+        path_dirs,
+    }
+}
+
+/// `/private/var/folders/q7/x1y2.../T` of a path under it.
+fn temp_root(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/private/var/folders/")?;
+    let mut end = "/private/var/folders/".len();
+    for (i, part) in rest.split('/').enumerate() {
+        end += part.len() + 1;
+        if i == 2 {
+            return (part == "T").then(|| &path[..end - 1]);
+        }
+    }
+    None
+}
+
+/// Lists real directories, so the learner can say what a wider rule would newly open.
+struct LocalFs;
+
+impl learner::FsOracle for LocalFs {
+    fn list_dir(&self, dir: &str) -> Option<Vec<learner::DirEntry>> {
+        let entries = std::fs::read_dir(dir).ok()?;
+        let mut out: Vec<learner::DirEntry> = entries
+            .filter_map(Result::ok)
+            .map(|e| learner::DirEntry {
+                name: e.file_name().to_string_lossy().into_owned(),
+                is_dir: e.file_type().map(|t| t.is_dir()).unwrap_or(false),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Some(out)
+    }
+}
+
+fn learn(policy: &Policy, context: &learner::SessionContext, sessions: &[Session], live: bool) -> Learned {
+    let mut learner = learner::Learner::new();
+    for session in sessions {
+        learner.begin_session(session.name.clone());
+        for event in &session.events {
+            learner.observe(event);
+        }
+    }
+    let oracle = LocalFs;
+    let mut options = learner::LearnOptions::default();
+    // Listing directories is only meaningful on the machine the session ran on.
+    if live || context.home.as_deref().is_some_and(|h| Path::new(h).is_dir()) {
+        options.oracle = Some(&oracle);
+    }
+    learner.learn(policy, context, &options)
+}
+
+fn learned_notes(learned: &Learned) -> Vec<String> {
+    let s = &learned.summary;
+    let mut notes = vec![format!(
+        "{} events ({} distinct accesses): {} already allowed, {} covered by proposals, {} secret, {} platform policy",
+        s.events, s.distinct, s.already_allowed, s.proposed, s.secrets, s.platform
+    )];
+    for finding in &learned.secrets {
+        notes.push(format!("secret, never proposed: {} {} ({})", finding.operation, finding.target.raw, finding.reason));
+    }
+    for denial in &learned.denied_by_rule {
+        notes.push(format!("kept denied: {}", denial.reason));
+    }
+    if !learned.platform_denials.is_empty() {
+        notes.push(format!("{} platform-policy denial(s): no profile rule can change them", learned.platform_denials.len()));
+    }
+    if !learned.indeterminate.is_empty() {
+        notes.push(format!("{} access(es) the profile decides only at run time (see --json: indeterminate)", learned.indeterminate.len()));
+    }
+    if !learned.unhandled.is_empty() {
+        notes.push(format!("{} access(es) of kinds not generalised (see --json: unhandled)", learned.unhandled.len()));
+    }
+    for module in learned.modules.iter().take(3) {
+        notes.push(module.text.clone());
+    }
+    notes
+}
+
+// ---------------------------------------------------------------------------------------------
+// Review
+// ---------------------------------------------------------------------------------------------
+
+/// The review's view of each proposal: its grant choices narrow → wide, the learner's pick among them.
+fn review_items(learned: &Learned) -> Vec<review::Item> {
+    learned
+        .proposals
+        .iter()
+        .map(|p| {
+            let choice = |grant: &learner::Grant, note: String, widening: Option<&learner::Widening>| review::Choice {
+                rule: grant.sbpl.clone(),
+                note,
+                sensitive: widening.is_some_and(|w| w.most_sensitive_tier.is_some_and(|t| t != Tier::Normal)),
+            };
+            let mut choices: Vec<review::Choice> = p
+                .alternatives
+                .iter()
+                .filter(|a| a.scope == "narrower")
+                .map(|a| choice(&a.grant, a.reason.clone(), Some(&a.widening)))
+                .collect();
+            let proposed = choices.len();
+            choices.push(choice(&p.grant, String::new(), p.widening.as_ref()));
+            choices.extend(
+                p.alternatives
+                    .iter()
+                    .filter(|a| a.scope != "narrower")
+                    .map(|a| choice(&a.grant, a.reason.clone(), Some(&a.widening))),
+            );
+            let e = &p.evidence;
+            let mut evidence = vec![format!(
+                "{} event(s), {} target(s), {} session(s); processes: {}",
+                e.count,
+                e.distinct_targets,
+                e.sessions,
+                e.processes.join(", ")
+            )];
+            evidence.extend(e.samples.iter().take(3).map(|s| format!("e.g. {s}")));
+            if let Some(module) = &p.module {
+                evidence.push(module.text.clone());
+            }
+            review::Item {
+                id: p.id.clone(),
+                purpose: p.purpose.clone(),
+                class: p.class.as_str().to_string(),
+                choices,
+                proposed,
+                reason: p.reason.clone(),
+                evidence,
+                risk: match p.risk {
+                    learner::Risk::Low => review::Risk::Low,
+                    learner::Risk::Medium => review::Risk::Medium,
+                    learner::Risk::High => review::Risk::High,
+                },
+                safe: p.safe,
+                sensitive: p.tier != Tier::Normal,
+            }
+        })
+        .collect()
+}
+
+/// The proposals to write, each with the grant the user chose (or typed).
+fn chosen_proposals(learned: &Learned, items: &[review::Item], decisions: &[review::Decision]) -> Vec<Proposal> {
+    let mut chosen = Vec::new();
+    for ((proposal, item), decision) in learned.proposals.iter().zip(items).zip(decisions) {
+        let mut p = proposal.clone();
+        match decision {
+            review::Decision::Accepted(n) if *n == item.proposed => {}
+            review::Decision::Accepted(n) => {
+                let rule = &item.choices[*n].rule;
+                if let Some(alt) = proposal.alternatives.iter().find(|a| &a.grant.sbpl == rule) {
+                    p.grant = alt.grant.clone();
+                    p.reason = format!("chosen in review: {}", alt.reason);
+                }
+            }
+            review::Decision::Edited(rule) => {
+                p.grant.sbpl = rule.clone();
+                p.grant.filters.clear();
+                p.reason = "typed in review".to_string();
+            }
+            review::Decision::Rejected | review::Decision::Skipped => continue,
+        }
+        chosen.push(p);
+    }
+    chosen
+}
+
+/// Checks a typed rule: it must compile after the current profile and allow every access the
+/// proposal was made for.
+struct Checker<'a> {
+    sources: &'a [SourceFile],
+    params: &'a [(String, String)],
+    learned: &'a Learned,
+    context: &'a learner::SessionContext,
+    /// Distinct (operation, target) the current policy does not allow.
+    denied: &'a [(String, Target)],
+}
+
+impl review::EditChecker for Checker<'_> {
+    fn check(&self, item: usize, rule: &str) -> Result<(), String> {
+        let proposal = &self.learned.proposals[item];
+        let mut sources = self.sources.to_vec();
+        sources.push(SourceFile::new("typed rule", rule));
+        let policy = compile(&sources, self.params).map_err(|e| format!("{e:#}"))?;
+        let matcher = learner::GrantMatcher::new(&proposal.grant, self.context);
+        let missed: Vec<String> = self
+            .denied
+            .iter()
+            .filter(|(op, target)| matcher.allows(op, target))
+            .filter(|(op, target)| !policy_allows(&policy, op, target))
+            .map(|(op, target)| format!("{op} {}", target.raw))
+            .collect();
+        if missed.is_empty() {
+            return Ok(());
+        }
+        let mut why = format!("the rule does not cover {} of the observed accesses:", missed.len());
+        for m in missed.iter().take(5) {
+            why.push_str(&format!("\n  {m}"));
+        }
+        if missed.len() > 5 {
+            why.push_str(&format!("\n  ... and {} more", missed.len() - 5));
+        }
+        Err(why)
+    }
+}
+
+/// Distinct accesses the policy does not allow (what typed rules must cover).
+fn denied_accesses(policy: &Policy, sessions: &[Session]) -> Vec<(String, Target)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for event in sessions.iter().flat_map(|s| &s.events) {
+        if seen.insert((event.operation.clone(), event.target.raw.clone())) && !policy_allows(policy, &event.operation, &event.target) {
+            out.push((event.operation.clone(), event.target.clone()));
+        }
+    }
+    out
 }

@@ -1,0 +1,246 @@
+//! `safehouse learn --replay` end to end, on the bundled sample sessions (our own recordings in
+//! `log stream --style ndjson` form) with the embedded base profile.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const HOME: &str = "/Users/alice";
+const WORKDIR: &str = "/Users/alice/src/webapp";
+const SESSION_1: &str = "samples/sessions/demo-claude-webapp.ndjson";
+const SESSION_2: &str = "samples/sessions/demo-claude-webapp-2.ndjson";
+
+fn safehouse() -> Command {
+    let mut cmd = support::safehouse();
+    cmd.current_dir(support::repo_root()).env("NO_COLOR", "1").stdin(Stdio::null());
+    cmd
+}
+
+fn learn(extra: &[&str]) -> Output {
+    let mut cmd = safehouse();
+    cmd.args(["learn", "--home", HOME, "--workdir", WORKDIR]).args(extra);
+    cmd.output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+fn base_profile() -> PathBuf {
+    support::repo_root().join("learner/profiles/base.sb")
+}
+
+const PARAMS: [&str; 4] = ["-D", "HOME_DIR=/Users/alice", "-D", "WORK_DIR=/Users/alice/src/webapp"];
+
+/// (operation, target) of every event of a session, through `safehouse events`.
+fn session_accesses(session: &str) -> BTreeSet<(String, String)> {
+    let out = safehouse().args(["events", "--format", "ndjson", session]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|e| (e["operation"].as_str().unwrap().to_string(), e["target"]["raw"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// `explain --batch` every access under base + overlay: the set of those allowed.
+fn allowed_under(overlay: &Path, accesses: &BTreeSet<(String, String)>) -> BTreeSet<(String, String)> {
+    let mut child = safehouse()
+        .arg("explain")
+        .arg("--profile")
+        .arg(base_profile())
+        .arg("--profile")
+        .arg(overlay)
+        .args(PARAMS)
+        .args(["--batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = String::new();
+    for (op, target) in accesses {
+        input.push_str(&format!("{op}\t{target}\n"));
+    }
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), accesses.len());
+    accesses
+        .iter()
+        .zip(&lines)
+        .filter(|(_, v)| v["decision"] == "allow")
+        .map(|(a, _)| a.clone())
+        .collect()
+}
+
+#[test]
+fn json_lists_proposals_secrets_and_platform_denials() {
+    let v = json(&learn(&["--replay", SESSION_1, "--json"]));
+    let proposals = v["proposals"].as_array().unwrap();
+    assert!(proposals.len() >= 5, "{v:#}");
+    for p in proposals {
+        for field in ["id", "purpose", "class", "reason", "risk", "safe", "evidence", "alternatives"] {
+            assert!(p.get(field).is_some(), "proposal without {field}: {p:#}");
+        }
+        let rule = p["grant"]["sbpl"].as_str().unwrap();
+        assert!(rule.starts_with("(allow "), "{rule}");
+        assert!(!rule.contains(".ssh"), "a secret location must never be proposed: {rule}");
+    }
+    let secrets: Vec<&str> = v["secrets"].as_array().unwrap().iter().map(|s| s["target"]["raw"].as_str().unwrap()).collect();
+    assert_eq!(secrets, vec!["/Users/alice/.ssh/id_ed25519"]);
+    assert_eq!(v["platform_denials"].as_array().unwrap().len(), 1);
+    // Same input, same bytes.
+    let again = learn(&["--replay", SESSION_1, "--json"]);
+    assert_eq!(again.stdout, learn(&["--replay", SESSION_1, "--json"]).stdout);
+}
+
+#[test]
+fn yes_writes_an_overlay_that_checks_and_allows_what_it_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let overlay = dir.path().join("claude.sb");
+    let proposals = json(&learn(&["--replay", SESSION_1, "--json"]));
+    let out = learn(&["--replay", SESSION_1, "--yes", "--output", overlay.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(diff.starts_with(&format!("--- {}", overlay.display())), "the diff is printed: {diff}");
+    let text = std::fs::read_to_string(&overlay).unwrap();
+
+    // Every safe proposal, and only those, is in the overlay.
+    for p in proposals["proposals"].as_array().unwrap() {
+        let rule = p["grant"]["sbpl"].as_str().unwrap();
+        assert_eq!(text.contains(rule), p["safe"].as_bool().unwrap(), "{rule}");
+    }
+
+    // `check` accepts base + overlay.
+    let check = safehouse().arg("check").arg(base_profile()).arg(&overlay).args(PARAMS).output().unwrap();
+    assert!(check.status.success(), "{}", stderr(&check));
+
+    // `explain`: the accepted proposals' evidence is allowed, the secret is not.
+    let accesses = session_accesses(SESSION_1);
+    let allowed = allowed_under(&overlay, &accesses);
+    for p in proposals["proposals"].as_array().unwrap().iter().filter(|p| p["safe"] == true) {
+        for sample in p["evidence"]["samples"].as_array().unwrap() {
+            let sample = sample.as_str().unwrap();
+            assert!(allowed.iter().any(|(_, t)| t == sample), "{sample} of {} is not allowed", p["id"]);
+        }
+    }
+    assert!(!allowed.iter().any(|(_, t)| t.contains(".ssh")), "{allowed:?}");
+
+    // Learning again with the overlay in place: everything safe is already allowed.
+    let again = json(&learn(&["--replay", SESSION_1, "--json", "--output", overlay.to_str().unwrap()]));
+    let safe_left: Vec<&Value> = again["proposals"].as_array().unwrap().iter().filter(|p| p["safe"] == true).collect();
+    assert!(safe_left.is_empty(), "{safe_left:#?}");
+    assert!(again["summary"]["already_allowed"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn learning_more_appends_with_a_backup_and_a_generalised_overlay_covers_the_next_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let overlay = dir.path().join("claude.sb");
+    let o = overlay.to_str().unwrap();
+    // The first half of session 1 (a raw log cut anywhere is still a log).
+    let text = std::fs::read_to_string(support::repo_root().join(SESSION_1)).unwrap();
+    let half: Vec<&str> = text.lines().take(16).collect();
+    let first_half = dir.path().join("first-half.ndjson");
+    std::fs::write(&first_half, half.join("\n") + "\n").unwrap();
+
+    let first = learn(&["--replay", first_half.to_str().unwrap(), "--yes", "-o", o]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let first_text = std::fs::read_to_string(&overlay).unwrap();
+
+    let second = learn(&["--replay", SESSION_1, "--yes", "-o", o]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let backup = dir.path().join("claude.sb.bak");
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), first_text);
+    let second_text = std::fs::read_to_string(&overlay).unwrap();
+    assert!(second_text.starts_with(&first_text), "old rules are kept, new ones appended");
+    assert!(second_text.len() > first_text.len());
+    let check = safehouse().arg("check").arg(base_profile()).arg(&overlay).args(PARAMS).output().unwrap();
+    assert!(check.status.success(), "{}", stderr(&check));
+
+    // Session 2 repeats the workload with new volatile names (session ids, temp dirs, cache keys):
+    // the generalised overlay already allows everything safe it does.
+    let third = learn(&["--replay", SESSION_2, "--yes", "-o", o]);
+    assert!(third.status.success(), "{}", stderr(&third));
+    assert!(stderr(&third).contains("no proposal accepted: nothing to write"), "{}", stderr(&third));
+    assert_eq!(std::fs::read_to_string(&overlay).unwrap(), second_text);
+}
+
+#[test]
+fn several_sessions_are_merged_with_per_proposal_session_counts() {
+    let one = json(&learn(&["--replay", SESSION_1, "--json"]));
+    let both = json(&learn(&["--replay", SESSION_1, SESSION_2, "--json"]));
+    assert_eq!(both["sessions"].as_array().unwrap().len(), 2);
+    let proposals = both["proposals"].as_array().unwrap();
+    let in_both = proposals.iter().filter(|p| p["evidence"]["sessions"] == 2).count();
+    assert!(in_both >= 3, "proposals seen in both sessions: {in_both}");
+    // What only the second session did is proposed too.
+    let all_rules: String = proposals.iter().map(|p| p["grant"]["sbpl"].as_str().unwrap()).collect();
+    assert!(all_rules.contains("orders"), "{all_rules}");
+    assert!(both["summary"]["events"].as_u64().unwrap() > one["summary"]["events"].as_u64().unwrap());
+}
+
+#[test]
+fn bad_input_files_are_refused_clearly_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let overlay = dir.path().join("never.sb");
+    let o = overlay.to_str().unwrap();
+
+    let missing = learn(&["--replay", "samples/sessions/no-such-file.ndjson", "--yes", "-o", o]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("cannot read samples/sessions/no-such-file.ndjson"), "{}", stderr(&missing));
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "just some notes\nnothing from the sandbox here\n").unwrap();
+    let no_reports = learn(&["--replay", text.to_str().unwrap(), "--yes", "-o", o]);
+    assert_eq!(no_reports.status.code(), Some(2));
+    assert!(stderr(&no_reports).contains("no Sandbox reports found"), "{}", stderr(&no_reports));
+
+    // A session archive with a broken event line: file:line:col, and the good file before it is not used either.
+    let broken = dir.path().join("broken.ndjson");
+    std::fs::write(&broken, "{\"safehouse_archive\":1,\"context\":{}}\n{\"process\":\"cat\",\"pid\":1,\n").unwrap();
+    let bad = learn(&["--replay", SESSION_1, broken.to_str().unwrap(), "--yes", "-o", o]);
+    assert_eq!(bad.status.code(), Some(2));
+    let message = stderr(&bad);
+    assert!(message.contains(&format!("{}:2:", broken.display())), "{message}");
+
+    assert!(!overlay.exists(), "nothing may be written");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "only our two input files");
+}
+
+#[test]
+fn print_profile_shows_the_embedded_base_and_the_reporting_variant() {
+    let out = learn(&["--print-profile"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("safehouse embedded base profile"), "{text}");
+    assert!(text.contains(";; -D HOME_DIR=/Users/alice"), "{text}");
+    assert!(!text.contains("(with report)"));
+    let out = learn(&["--print-profile", "--", "claude"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(allow (with report) (with message \"SESSION-NONCE\") default)"), "{text}");
+    assert!(text.contains("safehouse learning floor"), "{text}");
+    assert!(text.contains("/Users/alice/.ssh/id_"), "{text}");
+}
+
+#[test]
+fn the_review_needs_a_terminal_or_a_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let overlay = dir.path().join("o.sb");
+    let out = learn(&["--replay", SESSION_1, "-o", overlay.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    assert!(!overlay.exists());
+}

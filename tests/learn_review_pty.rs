@@ -1,0 +1,116 @@
+//! The interactive review, driven through a real pseudo-terminal (`rexpect`): the binary sees a
+//! terminal on stdin/stdout exactly as with a user at the keyboard.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use rexpect::reader::ReadUntil;
+use rexpect::session::{spawn_command, PtySession};
+
+const HOME: &str = "/Users/alice";
+const WORKDIR: &str = "/Users/alice/src/webapp";
+
+fn learn(overlay: &Path) -> PtySession {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_safehouse"));
+    cmd.current_dir(support::repo_root())
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb")
+        .args(["learn", "--replay", "samples/sessions/demo-claude-webapp.ndjson", "--home", HOME, "--workdir", WORKDIR])
+        .arg("--output")
+        .arg(overlay);
+    spawn_command(cmd, Some(30_000)).expect("spawn safehouse in a pty")
+}
+
+const PROMPT: &str = "[a]ccept [r]eject [w]iden [n]arrow [e]dit [s]kip [q]uit [?] > ";
+
+/// Answer every remaining proposal with `a` (typing `grant` for sensitive ones) until the diff.
+fn accept_all(p: &mut PtySession) -> String {
+    let mut seen = String::new();
+    loop {
+        let (before, matched) = p
+            .exp_any(vec![
+                ReadUntil::String(PROMPT.to_string()),
+                ReadUntil::String("type `grant` to confirm> ".to_string()),
+                ReadUntil::String("? [y/N] > ".to_string()),
+            ])
+            .expect("a prompt");
+        seen.push_str(&before);
+        seen.push_str(&matched);
+        if matched.contains("[y/N]") {
+            return seen;
+        } else if matched.contains("grant") {
+            p.send_line("grant").unwrap();
+        } else {
+            p.send_line("a").unwrap();
+        }
+    }
+}
+
+#[test]
+fn review_help_widen_edit_accept_diff_and_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let overlay = dir.path().join("overlay.sb");
+    let mut p = learn(&overlay);
+
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("?").unwrap();
+    p.exp_string("widen: the next wider choice").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    // Step through the alternatives both ways: either a choice is shown or we are told it is the last.
+    p.send_line("n").unwrap();
+    p.exp_any(vec![ReadUntil::String("rule:".into()), ReadUntil::String("narrowest choice".into())]).unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("w").unwrap();
+    p.exp_any(vec![ReadUntil::String("rule:".into()), ReadUntil::String("widest choice".into())]).unwrap();
+    p.exp_string(PROMPT).unwrap();
+    // An edited rule that does not cover the evidence is refused with what it misses.
+    p.send_line("e").unwrap();
+    p.exp_string("rule (empty to cancel)> ").unwrap();
+    p.send_line("(allow file-read-data (literal \"/nowhere/at/all\"))").unwrap();
+    p.exp_string("does not cover").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    // A rule that does not parse is refused with the position.
+    p.send_line("e").unwrap();
+    p.exp_string("rule (empty to cancel)> ").unwrap();
+    p.send_line("(allow file-read-data (literal \"/x\"").unwrap();
+    p.exp_string(":1:").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("a").unwrap();
+
+    let rest = accept_all(&mut p);
+    assert!(rest.contains("+++ "), "the diff is shown before writing:\n{rest}");
+    p.send_line("y").unwrap();
+    p.exp_string("wrote ").unwrap();
+    p.exp_eof().unwrap();
+
+    let text = std::fs::read_to_string(&overlay).unwrap();
+    assert!(text.contains("(allow "), "{text}");
+    assert!(!text.contains("id_ed25519"), "a secret must never be granted:\n{text}");
+}
+
+#[test]
+fn quitting_writes_nothing_and_a_file_changed_during_review_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let overlay = dir.path().join("overlay.sb");
+
+    // Quit at once: nothing accepted, nothing written.
+    let mut p = learn(&overlay);
+    p.exp_string(PROMPT).unwrap();
+    p.send_line("q").unwrap();
+    p.exp_string("nothing to write").unwrap();
+    p.exp_eof().unwrap();
+    assert!(!overlay.exists());
+
+    // Someone edits the overlay while the diff waits for confirmation: refused, their edit kept.
+    std::fs::write(&overlay, "(version 1)\n").unwrap();
+    let mut p = learn(&overlay);
+    accept_all(&mut p);
+    std::fs::write(&overlay, "(version 1)\n; edited meanwhile\n").unwrap();
+    p.send_line("y").unwrap();
+    p.exp_string("changed since it was read").unwrap();
+    p.exp_eof().unwrap();
+    assert_eq!(std::fs::read_to_string(&overlay).unwrap(), "(version 1)\n; edited meanwhile\n");
+    assert!(!dir.path().join("overlay.sb.bak").exists());
+}
