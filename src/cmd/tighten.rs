@@ -554,6 +554,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         _ => format!("(remove) {}", f.rule.as_ref().map(|r| r.text.as_str()).unwrap_or("")),
                     },
                     note: String::new(),
+                    sensitive: false,
                 }],
                 proposed: 0,
                 reason: f.reason.clone(),
