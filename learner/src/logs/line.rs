@@ -8,23 +8,28 @@ use std::io::{self, BufRead};
 
 /// What [`LineReader::next_line`] produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Line {
-    /// A complete line, now in the caller's buffer without its `\n` (and without a trailing `\r`).
-    Text,
-    /// A line longer than the bound; its bytes were discarded (the buffer is empty).
+pub enum Line<'a> {
+    /// A complete line without its `\n` (and without a trailing `\r`).
+    Text(&'a [u8]),
+    /// A line longer than the bound; its bytes were discarded.
     TooLong,
 }
 
 /// Splits a byte stream into lines of at most `max_len` bytes, counting them from 1.
+///
+/// A line lying wholly in the input's buffer is handed out in place (no copy); it is consumed
+/// on the next call. Only lines straddling a buffer refill are copied.
 pub struct LineReader<R> {
     input: R,
+    buf: Vec<u8>,
     max_len: usize,
     number: u64,
+    unconsumed: usize,
 }
 
 impl<R: BufRead> LineReader<R> {
     pub fn new(input: R, max_len: usize) -> LineReader<R> {
-        LineReader { input, max_len, number: 0 }
+        LineReader { input, buf: Vec::new(), max_len, number: 0, unconsumed: 0 }
     }
 
     /// 1-based number of the line last returned (0 before the first).
@@ -32,51 +37,69 @@ impl<R: BufRead> LineReader<R> {
         self.number
     }
 
-    /// Read the next line into `buf` (cleared first); `None` at the end of input.
-    pub fn next_line(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<Line>> {
-        buf.clear();
+    /// The next line, or `None` at the end of input.
+    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        if self.unconsumed > 0 {
+            self.input.consume(self.unconsumed);
+            self.unconsumed = 0;
+        }
+        // Fast path: the whole line is already buffered.
+        let chunk = fill(&mut self.input)?;
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        if let Some(i) = memchr::memchr(b'\n', chunk) {
+            self.number += 1;
+            if i > self.max_len {
+                self.input.consume(i + 1);
+                return Ok(Some(Line::TooLong));
+            }
+            self.unconsumed = i + 1;
+            let chunk = self.input.fill_buf()?;
+            return Ok(Some(Line::Text(trim_cr(&chunk[..i]))));
+        }
+        self.buf.clear();
         let mut too_long = false;
-        let mut saw_any = false;
         loop {
-            let chunk = match self.input.fill_buf() {
-                Ok(chunk) => chunk,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
+            let chunk = fill(&mut self.input)?;
             if chunk.is_empty() {
-                if !saw_any {
-                    return Ok(None);
-                }
                 break;
             }
-            saw_any = true;
             let (take, done) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (i, true),
                 None => (chunk.len(), false),
             };
             if !too_long {
-                if buf.len() + take > self.max_len {
+                if self.buf.len() + take > self.max_len {
                     too_long = true;
-                    buf.clear();
+                    self.buf.clear();
                 } else {
-                    buf.extend_from_slice(&chunk[..take]);
+                    self.buf.extend_from_slice(&chunk[..take]);
                 }
             }
-            let consumed = if done { take + 1 } else { take };
-            self.input.consume(consumed);
+            self.input.consume(if done { take + 1 } else { take });
             if done {
                 break;
             }
         }
         self.number += 1;
-        if too_long {
-            return Ok(Some(Line::TooLong));
-        }
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-        Ok(Some(Line::Text))
+        Ok(Some(if too_long { Line::TooLong } else { Line::Text(trim_cr(&self.buf)) }))
     }
+}
+
+fn fill<R: BufRead>(input: &mut R) -> io::Result<&[u8]> {
+    loop {
+        match input.fill_buf() {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    input.fill_buf()
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 #[cfg(test)]
@@ -85,11 +108,10 @@ mod tests {
 
     fn collect(input: &[u8], max: usize) -> Vec<Option<Vec<u8>>> {
         let mut r = LineReader::new(io::BufReader::with_capacity(4, input), max);
-        let mut buf = Vec::new();
         let mut out = Vec::new();
-        while let Some(line) = r.next_line(&mut buf).unwrap() {
+        while let Some(line) = r.next_line().unwrap() {
             out.push(match line {
-                Line::Text => Some(buf.clone()),
+                Line::Text(t) => Some(t.to_vec()),
                 Line::TooLong => None,
             });
         }
@@ -103,5 +125,11 @@ mod tests {
         assert_eq!(got, vec![Some(b"ab".to_vec()), None, Some(vec![]), Some(b"last".to_vec())]);
         assert_eq!(collect(b"", 8), Vec::<Option<Vec<u8>>>::new());
         assert_eq!(collect(b"x\n", 8), vec![Some(b"x".to_vec())]);
+        // Lines within one buffer are handed out in place; a long one among them is still bounded.
+        let mut r = LineReader::new(&b"a\n0123456789\nb"[..], 4);
+        assert_eq!(r.next_line().unwrap(), Some(Line::Text(b"a")));
+        assert_eq!(r.next_line().unwrap(), Some(Line::TooLong));
+        assert_eq!(r.next_line().unwrap(), Some(Line::Text(b"b")));
+        assert_eq!(r.next_line().unwrap(), None);
     }
 }

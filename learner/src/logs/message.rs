@@ -17,9 +17,34 @@
 //! ` deny(1) `). The argument is free text to the end of the head line. A tag normally follows
 //! the report after a newline; a tag *before* the report is accepted too.
 
-use memchr::memmem;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use crate::event::Action;
+
+/// Searchers built once: building a memmem searcher costs more than running it on a log line.
+pub(crate) struct Needles {
+    pub sandbox: Finder<'static>,
+    pub system_policy: Finder<'static>,
+    pub sandboxd: Finder<'static>,
+    pub sandbox_colon: Finder<'static>,
+    pub system_policy_colon: Finder<'static>,
+    pub violation_colon: Finder<'static>,
+    pub sandbox_sender: Finder<'static>,
+    pub sandbox_subsystem: Finder<'static>,
+}
+
+pub(crate) static NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles {
+    sandbox: Finder::new(b"Sandbox"),
+    system_policy: Finder::new(b"System Policy"),
+    sandboxd: Finder::new(b"sandboxd"),
+    sandbox_colon: Finder::new(b"Sandbox: "),
+    system_policy_colon: Finder::new(b"System Policy: "),
+    violation_colon: Finder::new(b"SandboxViolation: "),
+    sandbox_sender: Finder::new(b"(Sandbox)"),
+    sandbox_subsystem: Finder::new(b"com.apple.sandbox.reporting"),
+});
 
 /// One Sandbox report, borrowed from the message text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,9 +80,8 @@ pub enum Anchoring {
 
 /// Cheap pre-filter: could `text` hold a report at all?
 pub fn may_contain_report(text: &[u8]) -> bool {
-    memmem::find(text, b"Sandbox").is_some()
-        || memmem::find(text, b"System Policy").is_some()
-        || memmem::find(text, b"sandboxd").is_some()
+    let n = &*NEEDLES;
+    n.sandbox.find(text).is_some() || n.system_policy.find(text).is_some() || n.sandboxd.find(text).is_some()
 }
 
 /// Parse a whole message (head line plus optional tag after the first `\n`).
@@ -93,7 +117,8 @@ pub fn parse_head(s: &str, anchoring: Anchoring) -> Option<Report<'_>> {
     let mut duplicates = 0;
     let mut violation_report = false;
     let mut unanchored = false;
-    let body = if let Some(i) = memmem::find(bytes, b"Sandbox: ") {
+    let n = &*NEEDLES;
+    let body = if let Some(i) = n.sandbox_colon.find(bytes) {
         duplicates = duplicate_prefix(&s[..i]).unwrap_or(0);
         let mut rest = s[i + "Sandbox: ".len()..].trim_start();
         if let Some(r) = rest.strip_prefix("System Policy:") {
@@ -105,11 +130,11 @@ pub fn parse_head(s: &str, anchoring: Anchoring) -> Option<Report<'_>> {
             rest = r;
         }
         rest
-    } else if let Some(i) = memmem::find(bytes, b"System Policy: ") {
+    } else if let Some(i) = n.system_policy_colon.find(bytes) {
         platform = true;
         duplicates = duplicate_prefix(&s[..i]).unwrap_or(0);
         s[i + "System Policy: ".len()..].trim_start()
-    } else if let Some(i) = memmem::find(bytes, b"SandboxViolation: ") {
+    } else if let Some(i) = n.violation_colon.find(bytes) {
         violation_report = true;
         s[i + "SandboxViolation: ".len()..].trim_start()
     } else if let Some(i) = sandboxd_one_liner(s) {

@@ -32,7 +32,7 @@ use serde::Serialize;
 use super::archive::{self, ArchiveHeader};
 use super::json::{self, JsonString};
 use super::line::{Line, LineReader};
-use super::message::{self, Anchoring, Report};
+use super::message::{self, Anchoring, Report, NEEDLES};
 use super::time;
 use super::ReadError;
 use crate::event::Event;
@@ -138,7 +138,7 @@ impl Stats {
     pub fn merge(&mut self, other: &Stats) {
         self.lines += other.lines;
         self.reports += other.reports;
-        self.duplicates_folded += other.duplicates_folded;
+        self.duplicates_folded = self.duplicates_folded.saturating_add(other.duplicates_folded);
         for (reason, n) in &other.skipped {
             *self.skipped.entry(*reason).or_default() += n;
         }
@@ -214,7 +214,7 @@ struct JsonRecord {
 
 /// Streams [`Event`]s out of raw `log` output of any style. Iterate it; read [`Reader::stats`] after.
 pub struct Reader<R> {
-    lines: LineReader<R>,
+    lines: Option<LineReader<R>>,
     source: String,
     options: Options,
     stats: Stats,
@@ -224,7 +224,6 @@ pub struct Reader<R> {
     ready: VecDeque<Result<Event, ReadError>>,
     archive: Option<ArchiveHeader>,
     scratch: Vec<u8>,
-    line: Vec<u8>,
     finished: bool,
     keys: Keys,
 }
@@ -259,7 +258,7 @@ impl<R: BufRead> Reader<R> {
 
     pub(crate) fn from_lines(lines: LineReader<R>, source: String, options: Options) -> Reader<R> {
         Reader {
-            lines,
+            lines: Some(lines),
             source,
             options,
             stats: Stats::default(),
@@ -269,7 +268,6 @@ impl<R: BufRead> Reader<R> {
             ready: VecDeque::new(),
             archive: None,
             scratch: Vec::new(),
-            line: Vec::new(),
             finished: false,
             keys: Keys::new(),
         }
@@ -290,26 +288,25 @@ impl<R: BufRead> Reader<R> {
     }
 
     fn step(&mut self) -> io::Result<bool> {
-        // The line lives in a buffer taken out of `self` so the handlers can borrow `self`.
-        let mut buf = std::mem::take(&mut self.line);
-        let read = self.lines.next_line(&mut buf);
-        let result = match read {
+        // The line borrows the line reader, so take it out of `self` while the handlers run.
+        let mut lines = self.lines.take().expect("line reader present");
+        let number = lines.number() + 1;
+        let result = match lines.next_line() {
             Err(e) => Err(e),
             Ok(None) => Ok(false),
-            Ok(Some(kind)) => {
-                let number = self.lines.number();
+            Ok(Some(line)) => {
                 self.stats.lines += 1;
-                match kind {
+                match line {
                     Line::TooLong => {
                         self.flush_text();
                         self.stats.skip(SkipReason::TooLong, number);
                     }
-                    Line::Text => self.handle(&buf, number),
+                    Line::Text(bytes) => self.handle(bytes, number),
                 }
                 Ok(true)
             }
         };
-        self.line = buf;
+        self.lines = Some(lines);
         result
     }
 
@@ -393,13 +390,9 @@ impl<R: BufRead> Reader<R> {
             return;
         }
         match archive::parse_event(text) {
-            Ok(mut event) => {
-                if event.file.is_none() {
-                    event.file = Some(self.source.clone());
-                    event.line = Some(number);
-                }
-                self.emit(event);
-            }
+            // Provenance stays as written (the raw log the event was first read from), so an
+            // archive reads back exactly what was written.
+            Ok(event) => self.emit(event),
             Err(e) => self.archive_error(number, e.col, e.message),
         }
     }
@@ -573,7 +566,9 @@ impl<R: BufRead> Reader<R> {
             return;
         };
         let Some(report) = message::parse_head(text, Anchoring::Required) else {
-            let reason = if columns.sandbox_sender { SkipReason::UnknownShape } else { unparsed_reason(rest) };
+            // The entry names the Sandbox sender or subsystem: a report we could not read.
+            let sandbox_sender = NEEDLES.sandbox_sender.find(rest).is_some() || NEEDLES.sandbox_subsystem.find(rest).is_some();
+            let reason = if sandbox_sender { SkipReason::UnknownShape } else { unparsed_reason(rest) };
             self.stats.skip(reason, number);
             return;
         };
@@ -669,7 +664,7 @@ impl<R: BufRead> Reader<R> {
 
     fn emit(&mut self, event: Event) {
         self.stats.reports += 1;
-        self.stats.duplicates_folded += event.count - 1;
+        self.stats.duplicates_folded = self.stats.duplicates_folded.saturating_add(event.count - 1);
         self.ready.push_back(Ok(event));
     }
 
@@ -682,7 +677,7 @@ impl<R: BufRead> Reader<R> {
     fn finish(&mut self) {
         self.flush_text();
         if let Some(record) = self.json.take() {
-            let number = self.lines.number();
+            let number = self.lines.as_ref().map_or(0, |l| l.number());
             if record.message.is_some() {
                 self.finish_json_record(record, number);
             } else {
@@ -690,7 +685,8 @@ impl<R: BufRead> Reader<R> {
             }
         }
         if self.dangling_anchor.take().is_some() {
-            self.stats.skip(SkipReason::UnknownShape, self.lines.number());
+            let number = self.lines.as_ref().map_or(0, |l| l.number());
+            self.stats.skip(SkipReason::UnknownShape, number);
         }
     }
 }
@@ -729,14 +725,11 @@ struct TextColumns {
     style: Style,
     /// The logging process is the kernel or sandboxd (or the columns name no process).
     sender_trusted: bool,
-    /// The entry names the Sandbox sender or subsystem.
-    sandbox_sender: bool,
 }
 
 /// Read the columns after the timestamp: `0x.. Type 0x.. pid ttl process: ...` (default),
 /// `Ty process[pid:tid] ...` (compact) or ` host process[pid]: ...` (syslog).
 fn text_columns(rest: &[u8]) -> TextColumns {
-    let sandbox_sender = memmem::find(rest, b"(Sandbox)").is_some() || memmem::find(rest, b"com.apple.sandbox.reporting").is_some();
     let r = rest.trim_ascii_start();
     let (style, process) = if r.starts_with(b"0x") {
         // thread, type, activity, pid, ttl, then `process: `.
@@ -762,7 +755,7 @@ fn text_columns(rest: &[u8]) -> TextColumns {
         None => true,
         Some(p) => p == b"kernel" || p == b"sandboxd",
     };
-    TextColumns { style, sender_trusted, sandbox_sender }
+    TextColumns { style, sender_trusted }
 }
 
 /// The kernel (`/kernel`, pid 0) or sandboxd logged it. Missing fields are given the benefit of the doubt.
@@ -775,9 +768,8 @@ fn sender_trusted(image: Option<&str>, process_id: Option<i64>) -> bool {
 
 /// A message that failed the grammar: did it try to be a report?
 fn unparsed_reason(text: &[u8]) -> SkipReason {
-    if memmem::find(text, b"Sandbox: ").is_some()
-        || memmem::find(text, b"System Policy: ").is_some()
-        || memmem::find(text, b"SandboxViolation: ").is_some()
+    let n = &*NEEDLES;
+    if n.sandbox_colon.find(text).is_some() || n.system_policy_colon.find(text).is_some() || n.violation_colon.find(text).is_some()
     {
         SkipReason::UnknownShape
     } else {

@@ -61,8 +61,9 @@ pub fn parse_leading(text: &[u8], default_offset: FixedOffset) -> Option<(DateTi
         _ => {}
     }
     let naive = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_nano_opt(hour, minute, second, nanos)?;
-    let time = naive.and_local_timezone(offset).single()?;
-    Some((time, i))
+    // A fixed offset maps every local time to exactly one instant.
+    let utc = naive - chrono::TimeDelta::seconds(i64::from(offset.local_minus_utc()));
+    Some((DateTime::from_naive_utc_and_offset(utc, offset), i))
 }
 
 /// `YYYY-MM-DD?HH:MM:SS` by shape alone (cheap: used to classify every text line).
