@@ -67,11 +67,12 @@ impl Fake {
         cmd
     }
 
+    /// The stand-ins' invocations in order (`agent` for a learning run, `agent-verify` for `--verify`).
     fn calls(&self) -> Vec<String> {
         std::fs::read_to_string(self.kernel.join("calls.log"))
             .unwrap_or_default()
             .lines()
-            .map(|l| l.split(' ').next().unwrap().to_string())
+            .map(|l| l.split(' ').next().unwrap().replace("agent-learn", "agent"))
             .collect()
     }
 
@@ -300,4 +301,44 @@ fn second_interrupt_stops_at_once_and_keeps_the_archive() {
     assert!(archive.exists());
     // Whatever reached the stream before the stop is in the archive.
     assert!(archive_events(&archive).len() <= 4);
+}
+
+#[test]
+fn verify_reruns_under_the_enforcing_profile_and_reports_new_denials() {
+    let Some(shared) = support::shared_dir("verify_reruns_under_the_enforcing_profile_and_reports_new_denials") else { return };
+    let fake = Fake::new();
+    fake.replay_from_corpus(&shared);
+    std::fs::write(
+        fake.kernel.join("verify-only.ndjson"),
+        "{\"processID\":0,\"processImagePath\":\"\\/kernel\",\"eventMessage\":\"Sandbox: bash(@PID@) deny(1) file-read-data \\/opt\\/new-in-verify\\n@TAG@\"}\n",
+    )
+    .unwrap();
+    // Something safe to accept, so there is an overlay to verify: the agent's npm cache.
+    let mut replay = std::fs::read_to_string(fake.kernel.join("replay.ndjson")).unwrap();
+    for key in ["index-v5/3f/9a/1c2d", "content-v2/sha512/ab/cd/ef01"] {
+        replay.push_str(&format!(
+            "{{\"processID\":0,\"processImagePath\":\"/kernel\",\"eventMessage\":\"Sandbox: node(@PID@) allow file-read-data {}/.npm/_cacache/{key}\\n@TAG@\"}}\n",
+            fake.home.display()
+        ));
+    }
+    std::fs::write(fake.kernel.join("replay.ndjson"), replay).unwrap();
+    let overlay = fake.root.join("overlay.sb");
+    let output = fake
+        .command(&[], &["--yes", "--verify", "--output", overlay.to_str().unwrap(), "--", "sh", "-c", "sleep 0.3"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let calls = fake.calls();
+    let first = |name: &str| calls.iter().position(|c| c == name).unwrap_or_else(|| panic!("{name}: {calls:?}"));
+    assert!(first("agent") < first("agent-verify"), "{calls:?}");
+    // The enforcing run's profile keeps (deny default), tagged.
+    let seen = std::fs::read_to_string(fake.kernel.join("profile-seen.sb")).unwrap();
+    assert!(seen.contains("(deny default (with message \"safehouse-"), "{seen}");
+    assert!(!seen.contains("(with report)"), "{seen}");
+    assert!(stderr.contains("verify: 1 new denial(s)"), "{stderr}");
+    assert!(stderr.contains("file-read-data /opt/new-in-verify (bash)"), "{stderr}");
+    // What was seen while learning and not accepted by --yes is listed apart, not as new.
+    assert!(stderr.contains("seen while learning but not granted"), "{stderr}");
+    assert!(std::fs::read_to_string(&overlay).unwrap().contains("/.npm"), "{stderr}");
 }

@@ -124,22 +124,37 @@ fn unavailable_message() -> String {
 #[derive(Clone, Default)]
 pub struct Interrupts {
     count: Arc<AtomicUsize>,
+    /// While false (before and after the capture) an interrupt ends the program as usual.
+    capturing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Interrupts {
-    /// Route SIGINT and SIGTERM of this process into the counter instead of dying.
+    /// Route SIGINT and SIGTERM of this process into the counter instead of dying, until
+    /// [`Interrupts::capture_done`].
     pub fn install() -> anyhow::Result<Interrupts> {
         let interrupts = Interrupts::default();
+        interrupts.capturing.store(true, Ordering::SeqCst);
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             let count = Arc::clone(&interrupts.count);
-            // SAFETY: the handler only touches an atomic counter, which is async-signal-safe.
+            let capturing = Arc::clone(&interrupts.capturing);
+            // SAFETY: the handler only touches atomics and calls `_exit`, both async-signal-safe.
             unsafe {
                 signal_hook::low_level::register(signal, move || {
-                    count.fetch_add(1, Ordering::SeqCst);
+                    if capturing.load(Ordering::SeqCst) {
+                        count.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        signal_hook::low_level::exit(130);
+                    }
                 })?;
             }
         }
         Ok(interrupts)
+    }
+
+    /// The capture is over: from now on an interrupt ends the program (e.g. during the review;
+    /// nothing has been written then, and the archive is complete).
+    pub fn capture_done(&self) {
+        self.capturing.store(false, Ordering::SeqCst);
     }
 
     /// How many interrupts arrived so far.

@@ -7,6 +7,7 @@
 //! review (`--yes`: the safe proposals; otherwise interactive) → the new overlay text → a diff →
 //! an atomic write ([`crate::overlay`]) → optionally `--verify`.
 
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,6 +24,9 @@ use crate::review;
 /// The embedded deny-first base profile (macOS), used when no profile is given.
 pub const EMBEDDED_BASE: &str = include_str!("../../learner/profiles/base.sb");
 pub const EMBEDDED_BASE_NAME: &str = "<embedded base.sb>";
+/// Its Linux sibling, for sessions captured with the Linux backend.
+pub const EMBEDDED_BASE_LINUX: &str = include_str!("../../learner/profiles/base-linux.sb");
+pub const EMBEDDED_BASE_LINUX_NAME: &str = "<embedded base-linux.sb>";
 
 /// `safehouse learn [OPTIONS] -- <agent> [args]` or `safehouse learn --replay FILE...`
 #[derive(clap::Args, Debug)]
@@ -117,7 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     };
 
-    let learner_context = learner_context(&context, &sessions);
+    let learner_context = learner_context(&context, &sessions, live);
     let learned = learn(&policy, &learner_context, &sessions, live);
     if args.json {
         let mut out = std::io::stdout().lock();
@@ -204,14 +208,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     if args.verify {
-        // Denials the learning run already saw (explicit denies, the secrets floor) are not new.
-        let denied_before = sessions
-            .iter()
-            .flat_map(|s| &s.events)
-            .filter(|e| e.action == Action::Deny)
-            .map(|e| (e.operation.clone(), e.target.raw.clone()))
-            .collect();
-        return verify(&args, &enforcing, &params, &context, &agent, &denied_before);
+        // Denials that are meant to stay (secrets, explicit deny rules, platform policy) are not findings.
+        let mut expected: BTreeSet<String> = BTreeSet::new();
+        for finding in learned.secrets.iter().chain(&learned.platform_denials) {
+            expected.insert(finding.target.raw.clone());
+        }
+        for denial in &learned.denied_by_rule {
+            expected.extend(denial.evidence.samples.iter().cloned());
+        }
+        let seen: BTreeSet<(String, String)> =
+            sessions.iter().flat_map(|s| &s.events).map(|e| (e.operation.clone(), e.target.raw.clone())).collect();
+        return verify(&args, &enforcing, &params, &context, &agent, &expected, &seen);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -271,7 +278,12 @@ fn current_profile(args: &Args, context: &logs::SessionContext, params: &mut Vec
     if let Some(workdir) = &context.workdir {
         set_param(params, "WORK_DIR", workdir);
     }
-    Ok(vec![SourceFile { name: EMBEDDED_BASE_NAME.to_string(), text: EMBEDDED_BASE.to_string() }])
+    let (name, text) = if context.platform.as_deref() == Some("linux") {
+        (EMBEDDED_BASE_LINUX_NAME, EMBEDDED_BASE_LINUX)
+    } else {
+        (EMBEDDED_BASE_NAME, EMBEDDED_BASE)
+    };
+    Ok(vec![SourceFile::new(name, text)])
 }
 
 /// The base sources plus the existing overlay (so what it already grants is not proposed again).
@@ -373,6 +385,7 @@ fn session_context(args: &Args, replayed: Option<&Vec<Session>>) -> anyhow::Resu
     } else {
         Some(args.command.clone())
     };
+    context.platform = recorded(|c| c.platform.clone());
     if replayed.is_none() {
         if context.home.is_none() {
             context.home = std::env::var("HOME").ok().filter(|h| !h.is_empty());
@@ -380,7 +393,9 @@ fn session_context(args: &Args, replayed: Option<&Vec<Session>>) -> anyhow::Resu
         if context.workdir.is_none() {
             context.workdir = Some(std::env::current_dir()?.display().to_string());
         }
-        context.platform = Some(std::env::consts::OS.to_string());
+        // The macOS backend (real, or stand-ins named by the environment) captures macOS sessions.
+        let macos = capture::macos::SandboxExec::from_env().is_some();
+        context.platform = Some(if macos { "macos".to_string() } else { std::env::consts::OS.to_string() });
     }
     for dir in [&mut context.home, &mut context.workdir].into_iter().flatten() {
         while dir.len() > 1 && dir.ends_with('/') {
@@ -481,7 +496,9 @@ fn capture_live(
         classify: &classify,
         interrupts: interrupts.clone(),
     };
-    let outcome = backend.capture(&request, &mut sink)?;
+    let outcome = backend.capture(&request, &mut sink);
+    interrupts.capture_done();
+    let outcome = outcome?;
     for problem in &outcome.problems {
         eprintln!("safehouse: warning: {problem}");
     }
@@ -508,26 +525,40 @@ fn verify(
     params: &[(String, String)],
     context: &logs::SessionContext,
     agent: &str,
-    denied_before: &std::collections::BTreeSet<(String, String)>,
+    expected: &BTreeSet<String>,
+    seen_while_learning: &BTreeSet<(String, String)>,
 ) -> anyhow::Result<ExitCode> {
     eprintln!("safehouse: verifying: running the agent again under the profile plus the new overlay");
     let session = match capture_live(args, enforcing, params, context, agent, RunMode::Verify)? {
         Live::Captured(session) => session,
         Live::Stopped(code) => return Ok(code),
     };
-    let mut denials = std::collections::BTreeSet::new();
+    // New: never seen while learning. Not granted: seen, but rejected or skipped in the review.
+    let mut new = BTreeSet::new();
+    let mut not_granted = BTreeSet::new();
     for event in &session.events {
-        let key = (event.operation.clone(), event.target.raw.clone());
-        if event.action == Action::Deny && !event.platform_policy && !denied_before.contains(&key) {
-            denials.insert(format!("{} {} ({})", event.operation, event.target.raw, event.process));
+        if event.action != Action::Deny || event.platform_policy || expected.contains(&event.target.raw) {
+            continue;
+        }
+        let line = format!("{} {} ({})", event.operation, event.target.raw, event.process);
+        if seen_while_learning.contains(&(event.operation.clone(), event.target.raw.clone())) {
+            not_granted.insert(line);
+        } else {
+            new.insert(line);
         }
     }
-    if denials.is_empty() {
+    if !not_granted.is_empty() {
+        eprintln!("verify: {} denial(s) of accesses seen while learning but not granted:", not_granted.len());
+        for denial in &not_granted {
+            eprintln!("  {denial}");
+        }
+    }
+    if new.is_empty() {
         eprintln!("verify: no new denial");
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("verify: {} new denial(s) under the new overlay:", denials.len());
-    for denial in &denials {
+    eprintln!("verify: {} new denial(s) under the new overlay:", new.len());
+    for denial in &new {
         eprintln!("  {denial}");
     }
     eprintln!("learn again from that run: safehouse learn --replay {}", session.name);
@@ -606,7 +637,7 @@ fn policy_allows(policy: &Policy, operation: &str, target: &Target) -> bool {
     policy.decide(operation, target).verdict != Verdict::Deny
 }
 
-fn learner_context(context: &logs::SessionContext, sessions: &[Session]) -> learner::SessionContext {
+fn learner_context(context: &logs::SessionContext, sessions: &[Session], live: bool) -> learner::SessionContext {
     // Per-user temp roots seen in the events (`/private/var/folders/xx/yyyy/T`).
     let mut temp_roots: Vec<String> = Vec::new();
     for event in sessions.iter().flat_map(|s| &s.events) {
@@ -619,7 +650,8 @@ fn learner_context(context: &logs::SessionContext, sessions: &[Session]) -> lear
         }
     }
     temp_roots.sort();
-    let path_dirs = if context.platform.is_some() {
+    // This machine's PATH says something only about a session that ran here.
+    let path_dirs = if live {
         std::env::var("PATH").unwrap_or_default().split(':').filter(|d| d.starts_with('/')).map(String::from).collect()
     } else {
         Vec::new()
