@@ -244,3 +244,34 @@ fn the_review_needs_a_terminal_or_a_flag() {
     assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
     assert!(!overlay.exists());
 }
+
+#[test]
+fn explicit_profiles_and_a_policy_command_give_the_same_proposals_as_the_embedded_base() {
+    let embedded = learn(&["--replay", SESSION_1, "--json"]);
+    let base = base_profile();
+    let mut with_profile = vec!["--replay", SESSION_1, "--json", "--profile", base.to_str().unwrap()];
+    with_profile.extend(PARAMS);
+    let from_file = learn(&with_profile);
+    assert_eq!(json(&from_file)["proposals"], json(&embedded)["proposals"]);
+
+    let command = format!("cat '{}'", base.display());
+    let mut with_cmd = vec!["--replay", SESSION_1, "--json", "--policy-cmd", command.as_str()];
+    with_cmd.extend(PARAMS);
+    let from_cmd = learn(&with_cmd);
+    assert_eq!(json(&from_cmd)["proposals"], json(&embedded)["proposals"]);
+
+    let printed = learn(&["--print-profile", "--policy-cmd", command.as_str()]);
+    assert!(String::from_utf8_lossy(&printed.stdout).contains(&format!(";; ===== <policy-cmd: {command}> =====")));
+
+    let failing = learn(&["--replay", SESSION_1, "--json", "--policy-cmd", "echo generator broke >&2; exit 3"]);
+    assert_eq!(failing.status.code(), Some(2));
+    assert!(stderr(&failing).contains("generator broke"), "{}", stderr(&failing));
+
+    // A profile that does not compile: its position, and exit 2.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.sb");
+    std::fs::write(&bad, "(version 1)\n(deny default)\n(allow file-read* (subpath \"/x\")\n").unwrap();
+    let out = learn(&["--replay", SESSION_1, "--json", "--profile", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(&format!("{}:3:", bad.display())), "{}", stderr(&out));
+}

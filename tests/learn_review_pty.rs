@@ -54,6 +54,11 @@ fn review_help_widen_edit_accept_diff_and_write() {
     let overlay = dir.path().join("overlay.sb");
     let mut p = learn(&overlay);
 
+    // The first proposal's rule as shown (one line when it has one filter).
+    let (_, shown) = p.exp_regex(r"rule: +\(allow [^\r\n]*").unwrap();
+    let first_rule = shown.trim_start_matches("rule:").trim().to_string();
+    let balanced = first_rule.matches('(').count() == first_rule.matches(')').count();
+    assert!(balanced, "the sample's first proposal has one filter: {first_rule}");
     p.exp_string(PROMPT).unwrap();
     p.send_line("?").unwrap();
     p.exp_string("widen: the next wider choice").unwrap();
@@ -76,17 +81,23 @@ fn review_help_widen_edit_accept_diff_and_write() {
     p.exp_string("rule (empty to cancel)> ").unwrap();
     p.send_line("(allow file-read-data (literal \"/x\"").unwrap();
     p.exp_string(":1:").unwrap();
+    // The proposal's own rule, typed back, covers its evidence and is accepted as typed.
     p.exp_string(PROMPT).unwrap();
-    p.send_line("a").unwrap();
+    p.send_line("e").unwrap();
+    p.exp_string("rule (empty to cancel)> ").unwrap();
+    p.send_line(&first_rule).unwrap();
+    p.exp_string("ok: the rule covers the evidence").unwrap();
 
     let rest = accept_all(&mut p);
+    assert!(rest.contains("type `grant` to confirm"), "a sensitive proposal asked for confirmation:\n{rest}");
     assert!(rest.contains("+++ "), "the diff is shown before writing:\n{rest}");
     p.send_line("y").unwrap();
     p.exp_string("wrote ").unwrap();
     p.exp_eof().unwrap();
 
     let text = std::fs::read_to_string(&overlay).unwrap();
-    assert!(text.contains("(allow "), "{text}");
+    assert!(text.contains("typed in review"), "{text}");
+    assert!(text.contains(&first_rule), "{text}");
     assert!(!text.contains("id_ed25519"), "a secret must never be granted:\n{text}");
 }
 
