@@ -3,15 +3,13 @@
 
 use std::fmt;
 
-/// Where a form sits in the sources handed to [`crate::sbpl::compile`]: file index, byte range,
-/// 1-based line and column (in characters) of its first character.
+/// Where a form sits in the sources handed to [`crate::sbpl::compile`]: file index and byte
+/// range. Lines and columns are computed from it only when needed (errors, rule origins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
     pub file: u32,
     pub start: u32,
     pub end: u32,
-    pub line: u32,
-    pub col: u32,
 }
 
 /// A profile that cannot be read or evaluated.
@@ -32,12 +30,9 @@ pub struct SbplError {
 impl SbplError {
     /// An error at `span` within `text` (the text of file `file`).
     pub(crate) fn at(file: &str, text: &str, span: Span, message: impl Into<String>) -> SbplError {
-        let source_line = if span.line == 0 {
-            String::new()
-        } else {
-            text.lines().nth(span.line as usize - 1).unwrap_or("").to_string()
-        };
-        SbplError { file: file.to_string(), line: span.line, col: span.col, message: message.into(), source_line }
+        let (line, col) = line_col(text, span.start as usize);
+        let source_line = text.lines().nth(line as usize - 1).unwrap_or("").to_string();
+        SbplError { file: file.to_string(), line, col, message: message.into(), source_line }
     }
 
     /// An error about the whole policy, not a position in it.
@@ -77,22 +72,21 @@ impl LineIndex {
     /// 1-based line and column (in characters) of byte `offset` of `text`.
     pub(crate) fn line_col(&self, text: &str, offset: usize) -> (u32, u32) {
         let offset = offset.min(text.len());
+        let offset = (0..=offset).rev().find(|&o| text.is_char_boundary(o)).unwrap_or(0);
         let line = self.starts.partition_point(|&s| s <= offset).max(1);
         let start = self.starts[line - 1];
         let col = text.get(start..offset).map_or(offset - start, |s| s.chars().count()) + 1;
         (line as u32, col as u32)
     }
-
-    /// 1-based line of byte `offset`.
-    pub(crate) fn line_of(&self, offset: usize) -> u32 {
-        self.starts.partition_point(|&s| s <= offset).max(1) as u32
-    }
 }
 
 /// Line and column (1-based, columns in characters) of byte `offset` in `text`.
-#[cfg(test)]
 pub(crate) fn line_col(text: &str, offset: usize) -> (u32, u32) {
-    let before = &text[..offset.min(text.len())];
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
     let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let col = before[line_start..].chars().count() + 1;
@@ -106,7 +100,7 @@ mod tests {
     #[test]
     fn display_has_position_line_and_caret() {
         let text = "(version 1)\n(allow file-read* (subpath 42))\n";
-        let span = Span { file: 0, start: 30, end: 32, line: 2, col: 28 };
+        let span = Span { file: 0, start: 39, end: 41 };
         let err = SbplError::at("p.sb", text, span, "expected a string");
         assert_eq!(
             err.to_string(),

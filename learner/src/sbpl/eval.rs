@@ -23,10 +23,18 @@ use super::pattern::Pattern;
 use super::reader::{Sexp, SexpKind};
 use super::Modifiers;
 
-/// Deepest nesting of evaluation (calls inside calls) before giving up.
-const MAX_EVAL_DEPTH: usize = 160;
-/// Most evaluation steps one compilation may take.
-const MAX_STEPS: u64 = 20_000_000;
+/// Deepest nesting of evaluation (calls inside calls) on the caller's stack; profiles that go
+/// deeper are evaluated again on a thread with [`EVAL_STACK_BYTES`] of stack (see
+/// [`super::compile`]), up to ...
+pub(crate) const MAX_EVAL_DEPTH_SMALL_STACK: usize = 160;
+/// ... this depth.
+pub(crate) const MAX_EVAL_DEPTH_BIG_STACK: usize = 10_000;
+/// Stack for the evaluation thread: TinyScheme loops are recursion (named `let`), so deep.
+pub(crate) const EVAL_STACK_BYTES: usize = 256 << 20;
+/// Most evaluation steps one compilation may take (`default.sb` takes about 30 thousand).
+const MAX_STEPS: u64 = 5_000_000;
+/// Deepest filter tree (`require-*` inside each other) a profile may build.
+const MAX_FILTER_DEPTH: usize = 64;
 
 /// A Scheme value.
 #[derive(Clone)]
@@ -151,12 +159,18 @@ fn show(v: &Value, ops: &Operations) -> String {
 pub(crate) struct EvalError {
     pub span: Span,
     pub message: String,
+    /// The nesting limit was hit (evaluation may succeed with a deeper stack).
+    pub too_deep: bool,
 }
 
 type R<T> = Result<T, EvalError>;
 
 fn err<T>(span: Span, message: impl Into<String>) -> R<T> {
-    Err(EvalError { span, message: message.into() })
+    Err(EvalError { span, message: message.into(), too_deep: false })
+}
+
+fn too_deep<T>(span: Span, max_depth: usize) -> R<T> {
+    Err(EvalError { span, message: format!("expected evaluation nested at most {max_depth} calls deep (runaway recursion?)"), too_deep: true })
 }
 
 /// One `(allow ...)`/`(deny ...)` as evaluated.
@@ -200,6 +214,7 @@ pub(crate) struct Evaluator<'p> {
     global: Env,
     frames: Vec<Env>,
     depth: usize,
+    max_depth: usize,
     steps: u64,
     rules: Vec<RawRule>,
     unknown_effects: Vec<UnknownEffect>,
@@ -294,13 +309,14 @@ fn symbol_of(s: &Sexp) -> Option<&str> {
 }
 
 impl<'p> Evaluator<'p> {
-    pub(crate) fn new(params: &'p IndexMap<String, String>) -> Evaluator<'p> {
+    pub(crate) fn new(params: &'p IndexMap<String, String>, max_depth: usize) -> Evaluator<'p> {
         Evaluator {
             ops: Operations::new(),
             params,
             global: new_frame(None),
             frames: Vec::new(),
             depth: 0,
+            max_depth,
             steps: 0,
             rules: Vec::new(),
             unknown_effects: Vec::new(),
@@ -414,9 +430,9 @@ impl<'p> Evaluator<'p> {
                     return err(form.span, "expected a procedure call, found `()`");
                 }
                 self.depth += 1;
-                if self.depth > MAX_EVAL_DEPTH {
+                if self.depth > self.max_depth {
                     self.depth -= 1;
-                    return err(form.span, format!("expected evaluation nested at most {MAX_EVAL_DEPTH} calls deep (runaway recursion?)"));
+                    return too_deep(form.span, self.max_depth);
                 }
                 let result = self.eval_list(form, items, env);
                 self.depth -= 1;
@@ -446,7 +462,7 @@ impl<'p> Evaluator<'p> {
             let m = m.clone();
             let whole = sexp_to_value(form);
             let expansion = self.call_lambda(&m, vec![whole], form.span)?;
-            let code = value_to_sexp(&expansion, form.span, &self.ops).map_err(|m| EvalError { span: form.span, message: m })?;
+            let code = value_to_sexp(&expansion, form.span, &self.ops).map_err(|m| EvalError { span: form.span, message: m, too_deep: false })?;
             return self.eval(&code, env);
         }
         // Filter and modifier constructors take bare constant names (`DIRECTORY`, `self`, `ip`).
@@ -502,9 +518,9 @@ impl<'p> Evaluator<'p> {
             );
         }
         self.depth += 1;
-        if self.depth > MAX_EVAL_DEPTH {
+        if self.depth > self.max_depth {
             self.depth -= 1;
-            return err(span, format!("expected evaluation nested at most {MAX_EVAL_DEPTH} calls deep (runaway recursion?)"));
+            return too_deep(span, self.max_depth);
         }
         let frame = new_frame(Some(l.env.clone()));
         {
@@ -1277,6 +1293,16 @@ impl<'p> Evaluator<'p> {
 
     /// Build a filter or modifier value.
     fn filter_ctor(&mut self, name: &str, args: Vec<Value>, span: Span) -> R<Value> {
+        let v = self.filter_ctor_inner(name, args, span)?;
+        if let Value::Filter(f) = &v {
+            if filter_depth(f) > MAX_FILTER_DEPTH {
+                return err(span, format!("expected filters nested at most {MAX_FILTER_DEPTH} deep"));
+            }
+        }
+        Ok(v)
+    }
+
+    fn filter_ctor_inner(&mut self, name: &str, args: Vec<Value>, span: Span) -> R<Value> {
         let n = args.len();
         let want_filter = |v: &Value| -> R<Filter> {
             match v {
@@ -1378,7 +1404,7 @@ impl<'p> Evaluator<'p> {
                             "literal" | "path" | "path-literal" => Matcher::Literal(s.to_string()),
                             "subpath" => Matcher::Subpath(s.to_string()),
                             "prefix" | "path-prefix" => Matcher::Prefix(s.to_string()),
-                            _ => Matcher::Regex(Pattern::new(&s).map_err(|m| EvalError { span, message: m })?),
+                            _ => Matcher::Regex(Pattern::new(&s).map_err(|m| EvalError { span, message: m, too_deep: false })?),
                         };
                         fs.push(Filter::Path(m));
                     }
@@ -1396,7 +1422,7 @@ impl<'p> Evaluator<'p> {
                         let m = match kind {
                             FilterKind::Exact => Matcher::Literal(s.to_string()),
                             FilterKind::Prefix => Matcher::Prefix(s.to_string()),
-                            FilterKind::Regex => Matcher::Regex(Pattern::new(s).map_err(|m| EvalError { span, message: m })?),
+                            FilterKind::Regex => Matcher::Regex(Pattern::new(s).map_err(|m| EvalError { span, message: m, too_deep: false })?),
                             FilterKind::Subpath => Matcher::Subpath(s.to_string()),
                         };
                         fs.push(Filter::Name { filter: base.to_string(), matcher: m });
@@ -1407,7 +1433,7 @@ impl<'p> Evaluator<'p> {
                     if kind == FilterKind::Regex {
                         for a in &args {
                             if let Value::Str(s) = a {
-                                Pattern::new(s).map_err(|m| EvalError { span, message: m })?;
+                                Pattern::new(s).map_err(|m| EvalError { span, message: m, too_deep: false })?;
                             }
                         }
                     }
@@ -1543,6 +1569,15 @@ impl<'p> Evaluator<'p> {
         ops.retain(|o| if seen.contains(o) { false } else { seen.push(*o); true });
         self.rules.push(RawRule { action, ops, filter, modifiers, span });
         Ok(Value::Unspecified)
+    }
+}
+
+fn filter_depth(f: &Filter) -> usize {
+    match f {
+        Filter::Any(fs) | Filter::All(fs) => 1 + fs.iter().map(filter_depth).max().unwrap_or(0),
+        Filter::Not(f) => 1 + filter_depth(f),
+        Filter::UnixSocket { path: Some(p), .. } => 1 + filter_depth(p),
+        _ => 1,
     }
 }
 

@@ -127,19 +127,43 @@ pub fn compile(files: &[SourceFile], params: &Params) -> Result<Policy, SbplErro
         let f = &files[span.file as usize];
         SbplError::at(&f.name, &f.text, span, message)
     };
-    let mut parsed = Vec::with_capacity(files.len());
-    for (i, f) in files.iter().enumerate() {
-        let forms = reader::read_all(i as u32, &f.text).map_err(|e| at(e.span, e.message))?;
-        parsed.push(forms);
-    }
-    let mut ev = eval::Evaluator::new(&params.0);
-    for forms in &parsed {
-        for form in forms {
-            ev.eval_top(form).map_err(|e| at(e.span, e.message))?;
+    // Profiles loop by recursion (named `let`). Evaluate on this stack with a modest nesting
+    // limit; a profile that needs more is evaluated again on a thread with a deep stack.
+    let evaluate = |max_depth: usize| -> Result<(ops::Operations, eval::Evaluated), (SbplError, bool)> {
+        let mut parsed = Vec::with_capacity(files.len());
+        for (i, f) in files.iter().enumerate() {
+            let forms = reader::read_all(i as u32, &f.text).map_err(|e| (at(e.span, e.message), false))?;
+            parsed.push(forms);
         }
-    }
-    let ops = ev.ops.clone();
-    let evaluated = ev.finish().map_err(|e| at(e.span, e.message))?;
+        let mut ev = eval::Evaluator::new(&params.0, max_depth);
+        for forms in &parsed {
+            for form in forms {
+                ev.eval_top(form).map_err(|e| (at(e.span, e.message), e.too_deep))?;
+            }
+        }
+        let ops = ev.ops.clone();
+        let evaluated = ev.finish().map_err(|e| (at(e.span, e.message), e.too_deep))?;
+        Ok((ops, evaluated))
+    };
+    let (ops, evaluated) = match evaluate(eval::MAX_EVAL_DEPTH_SMALL_STACK) {
+        Ok(r) => r,
+        Err((e, false)) => return Err(e),
+        Err((e, true)) => {
+            let deep = std::thread::scope(|scope| {
+                std::thread::Builder::new()
+                    .name("sbpl-eval".into())
+                    .stack_size(eval::EVAL_STACK_BYTES)
+                    .spawn_scoped(scope, || evaluate(eval::MAX_EVAL_DEPTH_BIG_STACK))
+                    .ok()
+                    .map(|handle| handle.join())
+            });
+            match deep {
+                Some(Ok(r)) => r.map_err(|(e, _)| e)?,
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => return Err(e),
+            }
+        }
+    };
     if evaluated.version.is_none() {
         return Err(SbplError::whole(&first.name, "no version specified: expected `(version 1)` before the rules"));
     }
@@ -149,10 +173,10 @@ pub fn compile(files: &[SourceFile], params: &Params) -> Result<Policy, SbplErro
     let origin = |span: Span| -> RuleOrigin {
         let f = &files[span.file as usize];
         let text = f.text.get(span.start as usize..span.end as usize).unwrap_or("").to_string();
-        let line = indexes[span.file as usize].line_of(span.start as usize);
+        let (line, col) = indexes[span.file as usize].line_col(&f.text, span.start as usize);
         let markers = &layers[span.file as usize];
         let layer = markers.iter().take_while(|(l, _)| *l < line).last().map(|(_, m)| m.clone());
-        RuleOrigin { file: f.name.clone(), line: span.line, col: span.col, text, layer }
+        RuleOrigin { file: f.name.clone(), line, col, text, layer }
     };
 
     let mut built: Vec<Built> = evaluated
@@ -185,8 +209,8 @@ pub fn compile(files: &[SourceFile], params: &Params) -> Result<Policy, SbplErro
         .warnings
         .iter()
         .map(|w| {
-            let f = &files[w.span.file as usize];
-            Warning { file: f.name.clone(), line: w.span.line, col: w.span.col, message: w.message.clone() }
+            let o = origin(w.span);
+            Warning { file: o.file, line: o.line, col: o.col, message: w.message.clone() }
         })
         .collect();
     Ok(Policy::build(ops, built, effects, warnings, evaluated.params_used))

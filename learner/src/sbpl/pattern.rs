@@ -8,13 +8,18 @@
 //! libsandbox: inline flags such as `(?i)`, back-references; `^` in the middle of an expression
 //! is the same error `sandbox-exec` reports.
 
+use std::sync::OnceLock;
+
 use regex::bytes::Regex;
 
-/// A compiled SBPL regex with its source text.
+/// An SBPL regex: its source text, checked and translated when the profile is compiled, and
+/// built into a matcher on first use (most of a profile's regexes never meet a request, and
+/// building is the costliest part of compiling a profile).
 #[derive(Debug, Clone)]
 pub struct Pattern {
     source: String,
-    regex: Regex,
+    translated: String,
+    regex: OnceLock<Option<Regex>>,
 }
 
 impl PartialEq for Pattern {
@@ -27,11 +32,13 @@ impl Pattern {
     /// Compile an SBPL regex. The error says what was expected, with a character offset.
     pub fn new(source: &str) -> Result<Pattern, String> {
         let translated = translate(source)?;
-        let regex = regex::bytes::RegexBuilder::new(&translated)
-            .size_limit(1 << 22)
-            .build()
-            .map_err(|e| format!("regex `{source}` could not be compiled: {e}"))?;
-        Ok(Pattern { source: source.to_string(), regex })
+        Ok(Pattern { source: source.to_string(), translated, regex: OnceLock::new() })
+    }
+
+    fn build(translated: &str) -> Option<Regex> {
+        // The translation only emits syntax the `regex` crate accepts; the generous size limit
+        // covers any pattern libsandbox itself accepts (its limit is 64 KiB per pattern).
+        regex::bytes::RegexBuilder::new(translated).size_limit(1 << 26).dfa_size_limit(1 << 24).build().ok()
     }
 
     /// The SBPL source text.
@@ -41,7 +48,7 @@ impl Pattern {
 
     /// Does the pattern match somewhere in `text`?
     pub fn is_match(&self, text: &str) -> bool {
-        self.regex.is_match(text.as_bytes())
+        self.regex.get_or_init(|| Self::build(&self.translated)).as_ref().is_some_and(|r| r.is_match(text.as_bytes()))
     }
 }
 
@@ -275,6 +282,14 @@ mod tests {
         assert!(m("^/a[]x]$", "/a]"));
         assert!(m("^/a[^/\\.]$", "/ab"));
         assert!(!m("^/a[^/\\.]$", "/a."));
+    }
+
+    #[test]
+    fn every_translation_builds() {
+        for re in [r"^/a\.b(/|$)", "[^/]+", "x{2,3}", "^(a|b|)$", "[[:alpha:]_-]", "a**", r"\\", "[]]", "[a-]"] {
+            let p = Pattern::new(re).unwrap();
+            assert!(Pattern::build(&p.translated).is_some(), "{re} -> {}", p.translated);
+        }
     }
 
     #[test]

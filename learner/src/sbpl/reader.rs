@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use super::error::{LineIndex, Span};
+use super::error::{line_col, Span};
 
 /// Nesting deeper than this is rejected (no real profile comes close; it bounds recursion).
 pub const MAX_DEPTH: usize = 200;
@@ -45,12 +45,15 @@ impl Sexp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadError {
     pub span: Span,
+    /// 1-based line and column (characters) of `span.start`.
+    pub line: u32,
+    pub col: u32,
     pub message: String,
 }
 
 /// Read every datum of `text` (file number `file`).
 pub fn read_all(file: u32, text: &str) -> Result<Vec<Sexp>, ReadError> {
-    let mut reader = Reader { text, bytes: text.as_bytes(), pos: 0, file, lines: LineIndex::new(text) };
+    let mut reader = Reader { text, bytes: text.as_bytes(), pos: 0, file };
     let mut out = Vec::new();
     loop {
         reader.skip_atmosphere()?;
@@ -69,7 +72,6 @@ struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
     file: u32,
-    lines: LineIndex,
 }
 
 fn is_delimiter(b: u8) -> bool {
@@ -78,12 +80,12 @@ fn is_delimiter(b: u8) -> bool {
 
 impl<'a> Reader<'a> {
     fn span(&self, start: usize, end: usize) -> Span {
-        let (line, col) = self.lines.line_col(self.text, start);
-        Span { file: self.file, start: start as u32, end: end as u32, line, col }
+        Span { file: self.file, start: start as u32, end: end as u32 }
     }
 
     fn error_at(&self, start: usize, end: usize, message: impl Into<String>) -> ReadError {
-        ReadError { span: self.span(start, end), message: message.into() }
+        let (line, col) = line_col(self.text, start);
+        ReadError { span: self.span(start, end), line, col, message: message.into() }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -319,10 +321,11 @@ impl<'a> Reader<'a> {
                 let span = self.span(start, end);
                 const CPP: &[&str] = &["#include", "#if", "#ifdef", "#ifndef", "#else", "#elif", "#endif", "#define", "#undef", "#import", "#pragma", "#error"];
                 if CPP.contains(&token) {
-                    return Err(ReadError {
-                        span,
-                        message: format!("C preprocessor directive `{token}`: this file must be run through the C preprocessor (cpp) before it is an SBPL profile"),
-                    });
+                    return Err(self.error_at(
+                        start,
+                        end,
+                        format!("C preprocessor directive `{token}`: this file must be run through the C preprocessor (cpp) before it is an SBPL profile"),
+                    ));
                 }
                 let kind = match token {
                     "#t" | "#true" => SexpKind::Bool(true),
@@ -333,11 +336,11 @@ impl<'a> Reader<'a> {
                             Some(b'o' | b'O') => 8,
                             Some(b'b' | b'B') => 2,
                             Some(b'd' | b'D') => 10,
-                            _ => return Err(ReadError { span, message: format!("expected `#t`, `#f`, `#\"...\"`, `#\\c` or a `#x`/`#o`/`#b`/`#d` number, found `{token}`") }),
+                            _ => return Err(self.error_at(start, end, format!("expected `#t`, `#f`, `#\"...\"`, `#\\c` or a `#x`/`#o`/`#b`/`#d` number, found `{token}`"))),
                         };
                         match parse_int(&token[2..], radix) {
                             Some(n) => SexpKind::Int(n),
-                            None => return Err(ReadError { span, message: format!("expected a number in base {radix}, found `{token}`") }),
+                            None => return Err(self.error_at(start, end, format!("expected a number in base {radix}, found `{token}`"))),
                         }
                     }
                 };
@@ -361,7 +364,7 @@ impl<'a> Reader<'a> {
         if looks_numeric {
             return match parse_int(token, 10) {
                 Some(n) => Ok(Sexp { kind: SexpKind::Int(n), span }),
-                None => Err(ReadError { span, message: format!("expected an integer, found `{token}`") }),
+                None => Err(self.error_at(start, end, format!("expected an integer, found `{token}`"))),
             };
         }
         Ok(Sexp { kind: SexpKind::Symbol(token.into()), span })
@@ -408,10 +411,10 @@ mod tests {
 
     #[test]
     fn comments_shebang_and_block_comments() {
-        let forms = read("#!/usr/bin/sandbox-exec\n; c\n#| a #| nested |# b |#\n(version 1) ;; tail\n");
+        let text = "#!/usr/bin/sandbox-exec\n; c\n#| a #| nested |# b |#\n(version 1) ;; tail\n";
+        let forms = read(text);
         assert_eq!(forms.len(), 1);
-        assert_eq!(forms[0].span.line, 4);
-        assert_eq!(forms[0].span.col, 1);
+        assert_eq!(line_col(text, forms[0].span.start as usize), (4, 1));
     }
 
     #[test]
@@ -452,12 +455,12 @@ mod tests {
     #[test]
     fn errors_have_positions() {
         let e = read_all(0, "(allow\n  (subpath \"/a\")").unwrap_err();
-        assert_eq!((e.span.line, e.span.col), (1, 1));
+        assert_eq!((e.line, e.col), (1, 1));
         assert!(e.message.contains("expected `)`"));
         let e = read_all(0, "(a))").unwrap_err();
-        assert_eq!((e.span.line, e.span.col), (1, 4));
+        assert_eq!((e.line, e.col), (1, 4));
         let e = read_all(0, "\n  \"abc").unwrap_err();
-        assert_eq!((e.span.line, e.span.col), (2, 3));
+        assert_eq!((e.line, e.col), (2, 3));
         let e = read_all(0, "\"\\xZZ\"").unwrap_err();
         assert!(e.message.contains("hex"));
         let e = read_all(0, "#q").unwrap_err();
