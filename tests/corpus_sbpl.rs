@@ -195,7 +195,7 @@ fn every_safehouse_module_reads_without_syntax_error() {
     for f in &files {
         let text = std::fs::read_to_string(f).expect("read module");
         if let Err(e) = reader::read_all(0, &text) {
-            panic!("{}:{}:{}: {}", f.display(), e.span.line, e.span.col, e.message);
+            panic!("{}:{}:{}: {}", f.display(), e.line, e.col, e.message);
         }
     }
     // Assembled in order with the base's placeholders filled, the modules also evaluate.

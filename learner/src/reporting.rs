@@ -96,7 +96,7 @@ fn transform(sources: &[SourceFile], tag: &str, floor: &Floor, mode: Mode) -> Re
     let mut found_default = false;
     for (index, source) in sources.iter().enumerate() {
         let forms = read_all(index as u32, &source.text).map_err(|e| {
-            ReportingError(format!("{}:{}:{}: {}", source.name, e.span.line, e.span.col, e.message))
+            ReportingError(format!("{}:{}:{}: {}", source.name, e.line, e.col, e.message))
         })?;
         let mut edits: Vec<(usize, usize, String)> = Vec::new();
         for form in &forms {
