@@ -690,10 +690,12 @@ impl Tracer {
     }
 
     /// `open` flags to operations: read access is `file-read-data`; write access (or `O_TRUNC`)
-    /// on an existing file is `file-write-data`; `O_CREAT` on a file that did not exist is
-    /// `file-write-create`. When the trace cannot tell whether the file existed (no earlier
-    /// lookup of it, no `O_EXCL`), both write operations are reported, which is what a second
-    /// run of the same command needs anyway. `O_PATH` only looks the file up.
+    /// on an existing file is `file-write-data`; `O_CREAT` on a file that does not exist is
+    /// `file-write-create`. An `O_CREAT` open without `O_EXCL` asks for "create or overwrite": when
+    /// the file did not exist (or the trace cannot tell), both `file-write-create` and
+    /// `file-write-data` are reported, because the next run of the same command finds the file
+    /// and needs the second; a learned profile must work on that run too. With `O_EXCL` only a
+    /// creation can succeed. `O_PATH` only looks the file up.
     fn map_open(&mut self, call: &Call, requested: String, flags: &str, out: &mut Vec<(String, Target)>) {
         let ok = call.ret.succeeded();
         let missing = call.ret.errno == Some("ENOENT") || call.ret.errno == Some("ENOTDIR");
@@ -719,31 +721,25 @@ impl Tracer {
         let write = has("O_WRONLY") || has("O_RDWR") || has("O_TRUNC");
         if has("O_CREAT") {
             let parent = &path[..path.rfind('/').unwrap_or(0)];
-            let known = self
-                .exists
-                .get(&path)
-                .copied()
-                .or_else(|| self.fresh_dirs.contains(parent).then_some(false))
-                // Opening a device (`2>/dev/null`) never creates it.
-                .or_else(|| path.starts_with("/dev/").then_some(true));
-            // With O_EXCL, success means it was created and EEXIST means it existed.
             let existed = if has("O_EXCL") {
+                // Success means it was created; EEXIST means it was there.
                 Some(call.ret.errno == Some("EEXIST"))
             } else {
-                known
+                self.exists
+                    .get(&path)
+                    .copied()
+                    .or_else(|| self.fresh_dirs.contains(parent).then_some(false))
+                    // Opening a device (`2>/dev/null`) never creates it.
+                    .or_else(|| path.starts_with("/dev/").then_some(true))
             };
-            match existed {
-                Some(false) => out.push(("file-write-create".into(), Target::path(&path))),
-                Some(true) => {
-                    if read {
-                        out.push(("file-read-data".into(), Target::path(&path)));
-                    }
-                    out.push(("file-write-data".into(), Target::path(&path)));
-                }
-                None => {
-                    out.push(("file-write-create".into(), Target::path(&path)));
-                    out.push(("file-write-data".into(), Target::path(&path)));
-                }
+            if existed != Some(true) {
+                out.push(("file-write-create".into(), Target::path(&path)));
+            }
+            if existed == Some(true) && read {
+                out.push(("file-read-data".into(), Target::path(&path)));
+            }
+            if existed == Some(true) || !has("O_EXCL") {
+                out.push(("file-write-data".into(), Target::path(&path)));
             }
             if ok {
                 self.note_exists(&path, true);
@@ -1322,8 +1318,11 @@ mod tests {
         assert_eq!(ops_on(&events, &format!("{HOME}/.config/demo/config.toml")), vec![("python3", "file-read-data")]);
         assert!(has(&events, "file-write-create", &format!("{HOME}/.cache")));
         assert!(has(&events, "file-write-create", &format!("{HOME}/.cache/demo")));
-        // Inside a directory the session created, the file cannot have existed: create only.
-        assert_eq!(ops_on(&events, &format!("{HOME}/.cache/demo/state.json")), vec![("python3", "file-write-create")]);
+        // Created by an O_CREAT|O_TRUNC open: the next run overwrites it, so both are reported.
+        assert_eq!(
+            ops_on(&events, &format!("{HOME}/.cache/demo/state.json")),
+            vec![("python3", "file-write-create"), ("python3", "file-write-data")]
+        );
         // The secret probe is kept although it failed.
         assert!(has(&events, "file-read-data", &format!("{HOME}/.ssh/id_ed25519")));
 
@@ -1380,11 +1379,11 @@ mod tests {
                  1 1.1 openat(AT_FDCWD</w>, \"a\", O_WRONLY|O_CREAT|O_TRUNC, 0666) = 3</w/a>"),
             ["file-read-metadata /w/a", "file-write-data /w/a"]
         );
-        // Seen missing before: a creation.
+        // Seen missing before: a creation, and an overwrite on the next run.
         assert_eq!(
             run("1 1.0 access(\"a\", F_OK) = -1 ENOENT (No such file or directory)\n\
                  1 1.1 openat(AT_FDCWD</w>, \"a\", O_WRONLY|O_CREAT|O_TRUNC, 0666) = 3</w/a>"),
-            ["file-read-metadata /w/a", "file-write-create /w/a"]
+            ["file-read-metadata /w/a", "file-write-create /w/a", "file-write-data /w/a"]
         );
         // Through a symlink: the name looked up, then the file reached.
         assert_eq!(

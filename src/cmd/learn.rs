@@ -649,6 +649,15 @@ fn learner_context(context: &logs::SessionContext, sessions: &[Session], live: b
             }
         }
     }
+    if context.platform.as_deref() == Some("linux") {
+        // Linux's per-user temp directory, when the user has one ($TMPDIR); /tmp itself is shared.
+        if let Some(tmp) = std::env::var_os("TMPDIR").and_then(|t| std::fs::canonicalize(t).ok()) {
+            let tmp = tmp.display().to_string();
+            if tmp != "/tmp" && !temp_roots.contains(&tmp) {
+                temp_roots.push(tmp);
+            }
+        }
+    }
     temp_roots.sort();
     // This machine's PATH says something only about a session that ran here.
     let path_dirs = if live {
