@@ -270,6 +270,9 @@ impl<'c, 'a> Trie<'c, 'a> {
             return Err(format!("{} is a shared root", self.display(&n.path)));
         }
         let evidence_tier = n.tier;
+        if evidence_tier >= Tier::Review {
+            return Err("review-tier locations are granted one by one".into());
+        }
         if let Some(m) = self.cx.tiers.within(self.class, &stable_path) {
             if m.tier > evidence_tier {
                 return Err(format!("it would reach {} ({}-tier `{}`)", m.note, m.tier.as_str(), m.pattern));
@@ -454,7 +457,7 @@ impl<'c, 'a> Trie<'c, 'a> {
 
     fn purpose(&self, node: u32) -> String {
         let n = &self.nodes[node as usize];
-        if let Some(p) = &n.store_purpose {
+        if let Some(p) = n.store_purpose.as_ref().filter(|p| *p != "workdir") {
             return p.clone();
         }
         if self.class == OpClass::UnixSocket {

@@ -73,15 +73,23 @@ impl Places {
         }
         let mut anchors = Vec::new();
         let mut temp_roots = Vec::new();
+        // HOME itself and every ancestor of a root; the workdir and temp roots themselves are
+        // the agent's to use and may be covered (as stores).
+        if let Some(home) = &ctx.home {
+            anchors.push(normalise_dir(home));
+        }
         for root in ctx.home.iter().chain(ctx.workdir.iter()).chain(ctx.temp_roots.iter()) {
             let root = normalise_dir(root);
             let mut p = root.as_str();
             loop {
-                anchors.push(p.to_string());
                 match p.rfind('/') {
                     Some(0) if p.len() > 1 => p = "/",
                     Some(i) if i > 0 => p = &p[..i],
                     _ => break,
+                }
+                anchors.push(p.to_string());
+                if p == "/" {
+                    break;
                 }
             }
         }
@@ -105,13 +113,16 @@ impl Places {
 
     /// A shared root: no subpath/prefix/regex may cover it, whatever the evidence.
     pub fn is_shared(&self, dir: &str) -> bool {
-        self.shared.is_match(dir) || self.anchors.iter().any(|a| a == dir && !self.temp_roots.contains(a))
+        self.shared.is_match(dir) || self.anchors.iter().any(|a| a == dir)
     }
 
     /// The purpose of the store rooted exactly at `dir`, if `dir` is a store root.
     pub fn store_at(&self, dir: &str) -> Option<&str> {
         if self.temp_roots.iter().any(|t| t == dir) {
             return Some("temp");
+        }
+        if self.workdir.as_deref() == Some(dir) {
+            return Some("workdir");
         }
         self.stores.matches(dir).iter().next().map(|i| self.store_purposes[i].as_str())
     }
@@ -121,7 +132,7 @@ impl Places {
         // The innermost store above or at `path` wins.
         let mut p = path;
         loop {
-            if let Some(purpose) = self.store_at(p) {
+            if let Some(purpose) = self.store_at(p).filter(|&s| s != "workdir") {
                 return purpose.to_string();
             }
             match p.rfind('/') {
