@@ -342,6 +342,8 @@ pub(crate) struct Observation {
     pub last: Option<DateTime<FixedOffset>>,
     pub sessions: Vec<u32>,
     pub platform: bool,
+    /// Next observation with the same key hash ([`NO_NEXT`] ends the chain).
+    pub next: u32,
 }
 
 /// Processes remembered per observation (the rest are counted in `count` only).
@@ -351,10 +353,75 @@ const MAX_PROCESSES: usize = 8;
 #[derive(Debug, Default)]
 pub struct Learner {
     sessions: Vec<String>,
-    index: IndexMap<String, u32>,
+    /// Hash of (operation, target, platform) → first observation with that hash; observations
+    /// with the same hash are chained through [`Observation::next`]. The keys live only in the
+    /// observations: one copy, and one cache miss fewer per event than a map of strings.
+    index: std::collections::HashMap<u64, u32, std::hash::BuildHasherDefault<IdentityHasher>>,
     obs: Vec<Observation>,
     processes: IndexMap<String, ()>,
-    key: String,
+    /// The last process seen and its index: consecutive events usually share it.
+    last_process: Option<(String, u32)>,
+}
+
+/// For keys that already are hashes.
+#[derive(Default, Clone, Copy, Debug)]
+pub(crate) struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | b as u64;
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+}
+
+const NO_NEXT: u32 = u32::MAX;
+
+/// A fast non-cryptographic hasher for the observation index (keys come from one local log,
+/// so flooding is not a concern; SipHash dominated the cost of `observe`).
+pub(crate) type FastHash = std::hash::BuildHasherDefault<FxHasher>;
+
+/// The multiply-rotate hash of rustc's `FxHasher`, over 8-byte words.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0xf135_7aea_2e62_a9c5;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().unwrap());
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(buf)).wrapping_mul(K);
+        }
+        self.0 = (self.0.rotate_left(5) ^ bytes.len() as u64).wrapping_mul(K);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+}
+
+impl std::fmt::Debug for FxHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FxHasher")
+    }
 }
 
 impl Learner {
@@ -374,21 +441,40 @@ impl Learner {
             self.sessions.push("session".into());
         }
         let session = (self.sessions.len() - 1) as u32;
-        self.key.clear();
-        self.key.push_str(&event.operation);
-        self.key.push('\0');
-        self.key.push_str(&event.target.raw);
-        if event.platform_policy {
-            self.key.push_str("\0p");
-        }
-        let process = match self.processes.get_index_of(event.process.as_str()) {
-            Some(i) => i as u32,
-            None => self.processes.insert_full(event.process.clone(), ()).0 as u32,
+        let hash = {
+            use std::hash::Hasher;
+            let mut h = FxHasher::default();
+            h.write(event.operation.as_bytes());
+            h.write_u8(event.platform_policy as u8);
+            h.write(event.target.raw.as_bytes());
+            h.finish()
         };
-        let i = match self.index.get(self.key.as_str()) {
-            Some(&i) => i as usize,
+        let process = match &self.last_process {
+            Some((name, i)) if *name == event.process => *i,
+            _ => {
+                let i = match self.processes.get_index_of(event.process.as_str()) {
+                    Some(i) => i as u32,
+                    None => self.processes.insert_full(event.process.clone(), ()).0 as u32,
+                };
+                self.last_process = Some((event.process.clone(), i));
+                i
+            }
+        };
+        let mut found = None;
+        let head = self.index.get(&hash).copied();
+        let mut at = head.unwrap_or(NO_NEXT);
+        while at != NO_NEXT {
+            let o = &self.obs[at as usize];
+            if o.platform == event.platform_policy && o.target.raw == event.target.raw && o.operation == event.operation {
+                found = Some(at as usize);
+                break;
+            }
+            at = o.next;
+        }
+        let i = match found {
+            Some(i) => i,
             None => {
-                self.index.insert(self.key.clone(), self.obs.len() as u32);
+                let i = self.obs.len() as u32;
                 self.obs.push(Observation {
                     operation: event.operation.clone(),
                     target: event.target.clone(),
@@ -398,8 +484,10 @@ impl Learner {
                     last: None,
                     sessions: Vec::new(),
                     platform: event.platform_policy,
+                    next: head.unwrap_or(NO_NEXT),
                 });
-                self.obs.len() - 1
+                self.index.insert(hash, i);
+                i as usize
             }
         };
         let o = &mut self.obs[i];
@@ -632,7 +720,9 @@ impl<'a> Cx<'a> {
         let mut e = Evidence::default();
         let mut processes = std::collections::BTreeSet::new();
         let mut sessions = std::collections::BTreeSet::new();
-        let mut samples = std::collections::BTreeSet::new();
+        // Observations are distinct (operation, target); targets repeat across operations.
+        let mut targets: std::collections::HashSet<&str, FastHash> = Default::default();
+        let mut samples: Vec<&str> = Vec::with_capacity(self.options.max_samples + 1);
         for &i in obs {
             let o = self.obs(i);
             e.count += o.count;
@@ -652,10 +742,19 @@ impl<'a> Cx<'a> {
                     e.last_seen = Some(t);
                 }
             }
-            samples.insert(o.target.raw.as_str());
+            let raw = o.target.raw.as_str();
+            if targets.insert(raw) {
+                // Keep the smallest few, sorted: deterministic whatever the input order.
+                let max = self.options.max_samples;
+                if samples.len() < max || samples.last().is_some_and(|l| raw < *l) {
+                    let at = samples.partition_point(|s| *s < raw);
+                    samples.insert(at, raw);
+                    samples.truncate(max);
+                }
+            }
         }
-        e.distinct_targets = samples.len() as u64;
-        e.samples = samples.into_iter().take(self.options.max_samples).map(str::to_string).collect();
+        e.distinct_targets = targets.len() as u64;
+        e.samples = samples.into_iter().map(str::to_string).collect();
         let mut names: Vec<String> =
             processes.into_iter().map(|p| self.learner.processes.get_index(p as usize).unwrap().0.clone()).collect();
         names.sort();
@@ -723,6 +822,7 @@ fn purpose_rank(purpose: &str) -> usize {
         "rust toolchain",
         "go toolchain",
         "homebrew packages",
+        "caches",
         "git",
         "workdir",
         "temp",

@@ -262,12 +262,12 @@ impl<'c, 'a> Trie<'c, 'a> {
         if self.class == OpClass::UnixSocket {
             return Err("sockets are granted one by one".into());
         }
-        if n.poisoned {
-            return Err("it contains a sensitive or explicitly denied location that was accessed".into());
-        }
         let stable_path = self.nodes[n.stable as usize].path.clone();
         if self.cx.places.is_shared(&n.path) {
             return Err(format!("{} is a shared root", self.display(&n.path)));
+        }
+        if n.poisoned {
+            return Err("it contains a sensitive or explicitly denied location that was accessed".into());
         }
         let evidence_tier = n.tier;
         if evidence_tier >= Tier::Review {
@@ -497,7 +497,7 @@ impl<'c, 'a> Trie<'c, 'a> {
         let tier = n.tier;
         let kind = if n.volatile_on_path { "regex" } else { "subpath" };
         let what = match n.place {
-            Place::Store => format!("a {} store", n.store_purpose.as_deref().unwrap_or("cache")),
+            Place::Store => format!("the {} store", n.store_purpose.as_deref().unwrap_or("cache")),
             Place::Scratch if n.volatile_on_path => "per-run directories".to_string(),
             Place::Scratch => "a temp root".to_string(),
             Place::Ordinary => "a directory".to_string(),

@@ -37,7 +37,7 @@ fn cache_files_become_one_home_subpath() {
     assert_eq!(p.purpose, "node toolchain");
     assert_eq!(p.evidence.distinct_targets, 300);
     assert!(p.safe, "{p:?}");
-    assert!(p.reason.starts_with("subpath: 300 targets under a node toolchain store (~/.npm)"), "{}", p.reason);
+    assert!(p.reason.starts_with("subpath: 300 targets under the node toolchain store (~/.npm)"), "{}", p.reason);
     assert_eq!(p.alternatives[0].scope, "narrower");
 }
 
