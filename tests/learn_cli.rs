@@ -186,9 +186,10 @@ fn several_sessions_are_merged_with_per_proposal_session_counts() {
     let proposals = both["proposals"].as_array().unwrap();
     let in_both = proposals.iter().filter(|p| p["evidence"]["sessions"] == 2).count();
     assert!(in_both >= 3, "proposals seen in both sessions: {in_both}");
-    // What only the second session did is proposed too.
-    let all_rules: String = proposals.iter().map(|p| p["grant"]["sbpl"].as_str().unwrap()).collect();
-    assert!(all_rules.contains("orders"), "{all_rules}");
+    // What only the second session did is proposed too (a generalised rule may cover it without
+    // naming it, so compare the proposed evidence).
+    let proposed = |v: &serde_json::Value| v["summary"]["proposed"].as_u64().unwrap();
+    assert!(proposed(&both) > proposed(&one), "{} vs {}", proposed(&both), proposed(&one));
     assert!(both["summary"]["events"].as_u64().unwrap() > one["summary"]["events"].as_u64().unwrap());
 }
 

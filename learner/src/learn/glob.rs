@@ -69,6 +69,9 @@ pub fn check_shape(pattern: &str) -> Result<(), GlobError> {
     }
 }
 
+/// What `~` means when the session's HOME is unknown.
+pub const ANY_HOME: &str = "(/Users/[^/]+|/home/[^/]+|/private/var/root|/var/root)";
+
 /// Bind `pattern` to the session's roots.
 pub fn bind(pattern: &str, ctx: &SessionContext) -> Result<BoundGlob, GlobError> {
     check_shape(pattern)?;
@@ -85,20 +88,29 @@ pub fn bind(pattern: &str, ctx: &SessionContext) -> Result<BoundGlob, GlobError>
         let regex = Regex::new(&re).expect("escaped glob is a valid regex");
         return Ok(BoundGlob { space: Space::Mach, regex_source: re, regex, fixed: None });
     }
-    let (root, rest): (Option<String>, &str) = if pattern == "~" || pattern.starts_with("~/") {
-        let home = ctx.home.as_deref().ok_or(GlobError::MissingRoot("HOME"))?;
-        (Some(trim_slash(home).to_string()), &pattern[1..])
+    // The root as a regex, and as a literal when it is known.
+    let (root, root_re, rest): (Option<String>, Option<String>, &str) = if pattern == "~" || pattern.starts_with("~/") {
+        match ctx.home.as_deref() {
+            Some(home) => (Some(trim_slash(home).to_string()), None, &pattern[1..]),
+            // HOME unknown (a raw log without context): any home directory, so that credentials
+            // are still recognised wherever they are.
+            None => (None, Some(ANY_HOME.to_string()), &pattern[1..]),
+        }
     } else if let Some(rest) = pattern.strip_prefix("$WORKDIR") {
         let wd = ctx.workdir.as_deref().ok_or(GlobError::MissingRoot("workdir"))?;
-        (Some(trim_slash(wd).to_string()), rest)
+        (Some(trim_slash(wd).to_string()), None, rest)
     } else {
-        (None, pattern)
+        (None, None, pattern)
     };
     let mut re = String::from("^");
     let mut fixed = root.clone();
     if let Some(r) = &root {
         re.push_str(&regex::escape(r));
     }
+    if let Some(r) = &root_re {
+        re.push_str(r);
+    }
+    let root = root.or(root_re);
     // Walk components of `rest` (which starts with '/', or is empty, or starts with "**").
     let mut wild_seen = false;
     let comps: Vec<&str> = if rest.is_empty() { Vec::new() } else { rest.split('/').collect() };
@@ -244,7 +256,12 @@ mod tests {
         let g = bind("$WORKDIR/.git/config", &ctx()).unwrap();
         assert!(g.regex.is_match("/Users/a/src/p/.git/config"));
         assert!(!g.regex.is_match("/Users/a/src/p/.git/configx"));
-        assert_eq!(bind("~/.x", &SessionContext::default()).unwrap_err(), GlobError::MissingRoot("HOME"));
+        let any = bind("~/.ssh/id_*", &SessionContext::default()).unwrap();
+        assert!(any.regex.is_match("/Users/bob/.ssh/id_ed25519"));
+        assert!(any.regex.is_match("/home/bob/.ssh/id_rsa"));
+        assert!(!any.regex.is_match("/Users/bob/x/.ssh/id_rsa"));
+        assert_eq!(any.fixed, None);
+        assert_eq!(bind("$WORKDIR/x", &SessionContext::default()).unwrap_err(), GlobError::MissingRoot("workdir"));
         assert_eq!(bind("relative", &ctx()).unwrap_err(), GlobError::NotAnchored);
         let g = bind("mach:com.apple.security*", &ctx()).unwrap();
         assert!(g.regex.is_match("com.apple.securityd"));

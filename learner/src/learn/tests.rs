@@ -405,3 +405,17 @@ fn overlay_compiles_and_allows_the_session() {
     let again = learn(&both, &ctx(), &[Session { name: "s".into(), events }]);
     assert!(again.proposals.is_empty(), "{:#?}", again.proposals.iter().map(|p| &p.grant.sbpl).collect::<Vec<_>>());
 }
+
+#[test]
+fn secrets_are_recognised_without_a_known_home() {
+    let events = vec![
+        ev("file-read-data", "/Users/bob/.ssh/id_ed25519"),
+        ev("file-read-data", "/home/bob/.aws/credentials"),
+        ev("file-read-data", "/Users/bob/.npm/_cacache/x"),
+    ];
+    let l = learn(&DenyAll, &SessionContext::default(), &[Session { name: "s".into(), events }]);
+    assert_eq!(l.secrets.len(), 2);
+    assert!(l.proposals.iter().all(|p| !p.grant.sbpl.contains(".ssh") && !p.grant.sbpl.contains(".aws")));
+    // HOME itself is still a shared root: nothing wider than the literal.
+    assert!(l.proposals.iter().all(|p| !p.grant.sbpl.contains("subpath \"/Users/bob\"")), "{:#?}", sbpl(&l));
+}
