@@ -9,7 +9,6 @@
 //!
 //! Exit status: 0 when the report was produced, 2 for unreadable inputs or profiles.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
@@ -17,13 +16,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::{Local, Offset};
-use safehouse_learner::learn::{OpClass, SessionContext, Tiers};
+use safehouse_learner::learn::{SessionContext, Tiers};
 use safehouse_learner::logs::{self, Options};
 use safehouse_learner::report::area::Places;
-use safehouse_learner::report::audit::{Auditor, DenialCause, Judgement, SessionFacts, Sensitivity};
-use safehouse_learner::report::{render, RuleRef};
-use safehouse_learner::sbpl::{compile, Params, Policy, Verdict};
-use safehouse_learner::{Event, Target, TargetKind};
+use safehouse_learner::report::audit::{Auditor, SessionFacts};
+use safehouse_learner::report::judge::Judge;
+use safehouse_learner::report::render;
+use safehouse_learner::sbpl::{compile, Params, Policy};
 
 use super::check::{parse_define, read_sources};
 
@@ -101,64 +100,6 @@ pub(crate) fn use_color() -> bool {
     io::stdout().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
 }
 
-/// The rule reference reports print for a rule of the policy.
-pub(crate) fn rule_ref(policy: &Policy, id: usize) -> RuleRef {
-    let o = &policy.rule(id).origin;
-    RuleRef { file: o.file.clone(), line: o.line, text: o.text.clone(), layer: o.layer.clone() }
-}
-
-/// Answers about events: denial causes (from the policy) and sensitivity (from the tiers).
-struct Judge<'a> {
-    policy: Option<&'a Policy>,
-    floor: Option<Policy>,
-    tiers: safehouse_learner::learn::tiers::BoundTiers,
-    cache: HashMap<(String, String, bool), Judgement>,
-}
-
-impl Judge<'_> {
-    fn judge(&mut self, event: &Event) -> Judgement {
-        let key = (event.operation.clone(), event.target.raw.clone(), event.action == safehouse_learner::Action::Deny);
-        if let Some(j) = self.cache.get(&key) {
-            return j.clone();
-        }
-        let class = OpClass::of(&event.operation, &event.target);
-        let tier = match &event.target.kind {
-            TargetKind::Path { path } | TargetKind::UnixSocket { path } | TargetKind::Ioctl { path, .. } => {
-                self.tiers.of_path(class, path)
-            }
-            TargetKind::Name { name } => self.tiers.of_name(class, name),
-            _ => None,
-        };
-        let sensitive = tier.map(|t| Sensitivity { tier: t.tier.as_str().to_string(), reason: t.note });
-        let cause = (event.action == safehouse_learner::Action::Deny).then(|| self.cause(&event.operation, &event.target));
-        let judgement = Judgement { cause, sensitive };
-        self.cache.insert(key, judgement.clone());
-        judgement
-    }
-
-    fn cause(&self, operation: &str, target: &Target) -> DenialCause {
-        let floor = self.floor.as_ref().and_then(|floor| {
-            let d = floor.decide(operation, target);
-            match (d.verdict, d.rule) {
-                (Verdict::Deny, Some(id)) => Some(DenialCause::LearningFloor { rule: rule_ref(floor, id) }),
-                _ => None,
-            }
-        });
-        let Some(policy) = self.policy else {
-            return floor.unwrap_or(DenialCause::Unknown);
-        };
-        let d = policy.decide(operation, target);
-        match (d.verdict, d.rule) {
-            (Verdict::Deny, Some(id)) => DenialCause::DenyRule { rule: rule_ref(policy, id) },
-            (Verdict::Deny, None) => floor.unwrap_or(DenialCause::MissingRule),
-            (Verdict::Allow, rule) => {
-                floor.unwrap_or_else(|| DenialCause::AllowedNow { rule: rule.map(|id| rule_ref(policy, id)) })
-            }
-            (Verdict::Indeterminate, _) => floor.unwrap_or(DenialCause::Indeterminate),
-        }
-    }
-}
-
 /// The learning floor of a session whose archive names its tag (a `learn` capture), compiled.
 fn floor_policy(_ctx: &SessionContext, _learning: bool) -> Option<Policy> {
     None // WIRE: reporting::floor_rules once it lands on main
@@ -225,7 +166,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let known = ctx.home.is_some() || ctx.workdir.is_some();
         let ctx = if known { ctx } else { last_ctx.clone() };
         last_ctx = ctx.clone();
-        let mut judge = Judge { policy: policy.as_ref(), floor: floor_policy(&ctx, learning), tiers: tiers.bind(&ctx), cache: HashMap::new() };
+        let mut judge = Judge::new(policy.as_ref(), floor_policy(&ctx, learning), tiers.bind(&ctx));
         auditor.begin_session(name.clone(), facts, Some(Places::from(&ctx)));
         for item in first.into_iter().chain(stream.by_ref()) {
             match item {

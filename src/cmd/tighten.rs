@@ -13,7 +13,7 @@
 //! after them and are the user's (the only files written: atomically, with a backup, refusing if
 //! they changed since read). Exit status: 0 done (findings or not), 2 bad input.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{self, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,7 +26,7 @@ use safehouse_learner::learn::{
 use safehouse_learner::logs;
 use safehouse_learner::report::edit::{self, RuleEdit};
 use safehouse_learner::report::tighten::{self, Change, Covers, Finding, FindingKind, Inputs, RuleView, TightenReport};
-use safehouse_learner::report::usage::{Ledger, RuleKey, SessionRecord, SessionUsage};
+use safehouse_learner::report::usage::{Attributor, Ledger, RuleKey, SessionRecord, SessionUsage};
 use safehouse_learner::report::RuleRef;
 use safehouse_learner::sbpl::{compile, Filter, Matcher, Params, Policy, SourceFile, Verdict};
 use safehouse_learner::{Event, Target};
@@ -108,7 +108,6 @@ struct Loaded {
     keys: Vec<RuleKey>,
     refs: Vec<RuleRef>,
     owned: Vec<bool>,
-    by_key: HashMap<RuleKey, usize>,
     owned_files: Vec<PathBuf>,
 }
 
@@ -129,8 +128,7 @@ fn load(args: &Args) -> anyhow::Result<Loaded> {
         .collect();
     let keys = RuleKey::for_rules(&refs);
     let owned = policy.rules().iter().map(|r| !r.implicit && owned_names.contains(&r.origin.file)).collect();
-    let by_key = keys.iter().enumerate().map(|(i, k)| (k.clone(), i)).collect();
-    Ok(Loaded { policy, keys, refs, owned, by_key, owned_files: args.overlays.clone() })
+    Ok(Loaded { policy, keys, refs, owned, owned_files: args.overlays.clone() })
 }
 
 /// The default ledger: one file per set of policy files (by name), under the state dir.
@@ -154,7 +152,7 @@ fn count_session(loaded: &Loaded, path: &Path, ctx: &mut SessionContext) -> anyh
     let mut hashing = Hashing { inner: raw, hash: 0xcbf2_9ce4_8422_2325 };
     let mut usage = SessionUsage::default();
     let mut attributed = 0u64;
-    let mut decided: HashMap<(String, String), Option<usize>> = HashMap::new();
+    let mut attributor = Attributor::new(&loaded.policy, &loaded.keys);
     {
         let input = BufReader::with_capacity(256 * 1024, &mut hashing);
         let mut stream = logs::open_events_with(input, &name, read_options()).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -168,29 +166,8 @@ fn count_session(loaded: &Loaded, path: &Path, ctx: &mut SessionContext) -> anyh
                     ctx.workdir = ctx.workdir.take().or_else(|| h.context.workdir.clone());
                 }
             }
-            let rule = event
-                .tag
-                .as_deref()
-                .and_then(RuleKey::from_tag)
-                .and_then(|k| loaded.by_key.get(&k).copied())
-                .or_else(|| {
-                    let key = (event.operation.clone(), event.target.raw.clone());
-                    if let Some(r) = decided.get(&key) {
-                        return *r;
-                    }
-                    let d = loaded.policy.decide(&event.operation, &event.target);
-                    // Only a definite decision attributes the access to a rule.
-                    let r = if d.verdict == Verdict::Indeterminate { None } else { d.rule };
-                    decided.insert(key, r);
-                    r
-                });
-            match rule {
-                Some(id) => {
-                    attributed += 1;
-                    usage.hit(&loaded.keys[id], &event.operation, &event.target.raw, event.count.max(1));
-                }
-                None if event.action == Action::Allow => usage.unattributed += 1,
-                None => {}
+            if attributor.count(&event, &mut usage) {
+                attributed += 1;
             }
         }
         eprintln!("{name}: {}", stream.stats());

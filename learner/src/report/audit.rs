@@ -13,7 +13,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
 use super::area::{AccessClass, Places};
-use super::RuleRef;
+use super::{FastMap, RuleRef};
 use crate::event::{Action, Event};
 use crate::target::Target;
 
@@ -248,11 +248,14 @@ pub struct ProcessActivity {
     pub denials: u64,
 }
 
-#[derive(Default)]
-struct AreaStats {
+/// One distinct (operation, target) seen: where it belongs and how often it was allowed/denied.
+struct TargetStats {
+    class: AccessClass,
+    /// Index into `Auditor::areas`.
+    area: usize,
+    raw: String,
     allow: u64,
     deny: u64,
-    targets: HashMap<String, u64>,
 }
 
 struct DenialStats {
@@ -305,11 +308,15 @@ pub struct Auditor {
     counts: Counts,
     first: Option<DateTime<FixedOffset>>,
     last: Option<DateTime<FixedOffset>>,
-    activity: BTreeMap<(AccessClass, String), AreaStats>,
+    /// Distinct accesses, found without allocating through `slots` (operation → target → index).
+    targets: Vec<TargetStats>,
+    slots: FastMap<String, FastMap<String, usize>>,
+    /// Area names, interned.
+    areas: Vec<String>,
+    area_ids: FastMap<String, usize>,
     denials: HashMap<(String, String, DenialCause), DenialStats>,
     sensitive: HashMap<(String, String, Action), (Target, SensitiveStats)>,
     processes: BTreeMap<String, ProcessStats>,
-    distinct: std::collections::HashSet<(String, String)>,
 }
 
 impl Auditor {
@@ -322,11 +329,13 @@ impl Auditor {
             counts: Counts { records: 0, reports: 0, allow: 0, deny: 0, processes: 0, targets: 0 },
             first: None,
             last: None,
-            activity: BTreeMap::new(),
+            targets: Vec::new(),
+            slots: FastMap::default(),
+            areas: Vec::new(),
+            area_ids: FastMap::default(),
             denials: HashMap::new(),
             sensitive: HashMap::new(),
             processes: BTreeMap::new(),
-            distinct: Default::default(),
         }
     }
 
@@ -391,22 +400,34 @@ impl Auditor {
             None => session.untimed += 1,
         }
 
-        // Activity by class and area.
-        let class = AccessClass::of(&event.operation);
-        let area = self.places.area(&event.operation, &event.target);
-        let stats = self.activity.entry((class, area)).or_default();
-        match event.action {
-            Action::Allow => stats.allow += reports,
-            Action::Deny => stats.deny += reports,
-        }
-        match stats.targets.get_mut(&event.target.raw) {
-            Some(n) => *n += reports,
+        // Activity, by distinct access (its class and area are worked out once).
+        let slot = match self.slots.get(event.operation.as_str()).and_then(|m| m.get(event.target.raw.as_str())) {
+            Some(&i) => i,
             None => {
-                stats.targets.insert(event.target.raw.clone(), reports);
+                let area = self.places.area(&event.operation, &event.target);
+                let area = match self.area_ids.get(&area) {
+                    Some(&id) => id,
+                    None => {
+                        self.areas.push(area.clone());
+                        self.area_ids.insert(area, self.areas.len() - 1);
+                        self.areas.len() - 1
+                    }
+                };
+                self.targets.push(TargetStats {
+                    class: AccessClass::of(&event.operation),
+                    area,
+                    raw: event.target.raw.clone(),
+                    allow: 0,
+                    deny: 0,
+                });
+                let i = self.targets.len() - 1;
+                self.slots.entry(event.operation.clone()).or_default().insert(event.target.raw.clone(), i);
+                i
             }
-        }
-        if !self.distinct.contains(&(event.operation.clone(), event.target.raw.clone())) {
-            self.distinct.insert((event.operation.clone(), event.target.raw.clone()));
+        };
+        match event.action {
+            Action::Allow => self.targets[slot].allow += reports,
+            Action::Deny => self.targets[slot].deny += reports,
         }
 
         // Processes.
@@ -560,23 +581,31 @@ impl Auditor {
     /// Close the last session and produce the report (deterministic order throughout).
     pub fn finish(mut self) -> AuditReport {
         self.end_session();
+        // Fold distinct accesses into areas (targets counted by text across operations).
+        let mut by_area: BTreeMap<(AccessClass, &str), (u64, u64, HashMap<&str, u64>)> = BTreeMap::new();
+        for t in &self.targets {
+            let entry = by_area.entry((t.class, self.areas[t.area].as_str())).or_default();
+            entry.0 += t.allow;
+            entry.1 += t.deny;
+            *entry.2.entry(t.raw.as_str()).or_default() += t.allow + t.deny;
+        }
         let mut activity: Vec<ClassActivity> = Vec::new();
-        for ((class, area), stats) in self.activity {
+        for ((class, area), (allow, deny, targets)) in by_area {
             if activity.last().map(|c| c.class) != Some(class) {
                 activity.push(ClassActivity { class, allow: 0, deny: 0, areas: Vec::new() });
             }
             let entry = activity.last_mut().expect("pushed above");
-            entry.allow += stats.allow;
-            entry.deny += stats.deny;
-            let mut targets: Vec<(String, u64)> = stats.targets.into_iter().collect();
+            entry.allow += allow;
+            entry.deny += deny;
+            let mut targets: Vec<(&str, u64)> = targets.into_iter().collect();
             let distinct_targets = targets.len() as u64;
-            targets.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            targets.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
             entry.areas.push(AreaActivity {
-                area,
-                allow: stats.allow,
-                deny: stats.deny,
+                area: area.to_string(),
+                allow,
+                deny,
                 distinct_targets,
-                samples: targets.into_iter().take(AREA_SAMPLES).map(|(t, _)| t).collect(),
+                samples: targets.into_iter().take(AREA_SAMPLES).map(|(t, _)| t.to_string()).collect(),
             });
         }
         for class in &mut activity {
@@ -629,7 +658,7 @@ impl Auditor {
         });
 
         self.counts.processes = self.processes.len() as u64;
-        self.counts.targets = self.distinct.len() as u64;
+        self.counts.targets = self.targets.len() as u64;
         let seconds = match (self.first, self.last) {
             (Some(f), Some(l)) => (l - f).num_milliseconds() as f64 / 1000.0,
             _ => 0.0,

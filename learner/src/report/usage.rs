@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::RuleRef;
-use crate::event::Action;
+use super::{FastMap, RuleRef};
+use crate::event::{Action, Event};
+use crate::sbpl::{Policy, Verdict};
 
 /// Version of the ledger JSON (`safehouse_usage` field).
 pub const USAGE_VERSION: u32 = 1;
@@ -90,7 +91,7 @@ impl Fnv {
 /// What one session did with each rule, counted while its events stream by.
 #[derive(Debug, Clone, Default)]
 pub struct SessionUsage {
-    hits: HashMap<RuleKey, RuleHits>,
+    hits: FastMap<RuleKey, RuleHits>,
     /// Allowed accesses that no rule of the policy explains (decided by a default).
     pub unattributed: u64,
 }
@@ -126,6 +127,59 @@ impl SessionUsage {
     /// Hits recorded for a rule in this session.
     pub fn hits(&self, key: &RuleKey) -> u64 {
         self.hits.get(key).map_or(0, |h| h.hits)
+    }
+}
+
+/// Ties each event to the rule of the policy that decided it: the rule named by the event's
+/// usage-capture tag when there is one, else the engine's attribution (a definite decision only).
+/// Decisions are cached per (operation, target), so a session costs one engine decision per
+/// distinct access.
+pub struct Attributor<'a> {
+    policy: &'a Policy,
+    keys: &'a [RuleKey],
+    by_key: HashMap<&'a RuleKey, usize>,
+    cache: FastMap<String, FastMap<String, Option<usize>>>,
+}
+
+impl<'a> Attributor<'a> {
+    /// `keys[i]` is the key of `policy.rules()[i]`.
+    pub fn new(policy: &'a Policy, keys: &'a [RuleKey]) -> Attributor<'a> {
+        let by_key = keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        Attributor { policy, keys, by_key, cache: FastMap::default() }
+    }
+
+    /// The index of the rule that decided `event`, if one did.
+    pub fn rule_of(&mut self, event: &Event) -> Option<usize> {
+        if let Some(i) = event.tag.as_deref().and_then(RuleKey::from_tag).and_then(|k| self.by_key.get(&k).copied()) {
+            return Some(i);
+        }
+        let per_op = match self.cache.get_mut(event.operation.as_str()) {
+            Some(m) => m,
+            None => self.cache.entry(event.operation.clone()).or_default(),
+        };
+        if let Some(r) = per_op.get(event.target.raw.as_str()) {
+            return *r;
+        }
+        let d = self.policy.decide(&event.operation, &event.target);
+        let r = if d.verdict == Verdict::Indeterminate { None } else { d.rule };
+        per_op.insert(event.target.raw.clone(), r);
+        r
+    }
+
+    /// Attribute `event` and count it in `usage`. Returns whether a rule decided it.
+    pub fn count(&mut self, event: &Event, usage: &mut SessionUsage) -> bool {
+        match self.rule_of(event) {
+            Some(i) => {
+                usage.hit(&self.keys[i], &event.operation, &event.target.raw, event.count.max(1));
+                true
+            }
+            None => {
+                if event.action == Action::Allow {
+                    usage.unattributed += 1;
+                }
+                false
+            }
+        }
     }
 }
 
