@@ -100,9 +100,15 @@ pub(crate) fn use_color() -> bool {
     io::stdout().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
 }
 
-/// The learning floor of a session whose archive names its tag (a `learn` capture), compiled.
-fn floor_policy(_ctx: &SessionContext, _learning: bool) -> Option<Policy> {
-    None // WIRE: reporting::floor_rules once it lands on main
+/// The learning floor of a session captured by `learn` (its archive names the session tag),
+/// compiled on its own: a denial it decides was the floor keeping a secret denied while learning.
+fn floor_policy(ctx: &SessionContext, learning: bool) -> Option<Policy> {
+    if !learning {
+        return None;
+    }
+    let floor = safehouse_learner::reporting::Floor { home: ctx.home.clone() };
+    let text = format!("(version 1)\n{}", safehouse_learner::reporting::floor_rules(&floor, "floor"));
+    compile(&[safehouse_learner::sbpl::SourceFile::new("<learning floor>", text)], &Params::new()).ok()
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
