@@ -152,6 +152,47 @@ pub struct ModulePolicy<'a> {
     pub policy: &'a dyn Decide,
 }
 
+/// An optional Safehouse module compiled on top of the base policy.
+pub struct CompiledModule {
+    /// The module's file stem (`docker` for `docker.sb`): what `--enable=` takes.
+    pub name: String,
+    pub policy: crate::sbpl::Policy,
+}
+
+impl CompiledModule {
+    pub fn as_module_policy(&self) -> ModulePolicy<'_> {
+        ModulePolicy { name: self.name.clone(), policy: &self.policy }
+    }
+}
+
+/// Compile each module after `base` (base + module), to say which modules cover what a session
+/// needed. Modules that do not compile are returned with their error (a module that needs another
+/// one, for instance); they are simply not offered.
+pub fn compile_modules(
+    base: &[crate::sbpl::SourceFile],
+    params: &crate::sbpl::Params,
+    modules: &[crate::sbpl::SourceFile],
+) -> (Vec<CompiledModule>, Vec<(String, crate::sbpl::SbplError)>) {
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for m in modules {
+        let name = module_name(&m.name);
+        let mut files = base.to_vec();
+        files.push(m.clone());
+        match crate::sbpl::compile(&files, params) {
+            Ok(policy) => ok.push(CompiledModule { name, policy }),
+            Err(e) => failed.push((name, e)),
+        }
+    }
+    (ok, failed)
+}
+
+/// `55-integrations-optional/docker.sb` → `docker`.
+fn module_name(file: &str) -> String {
+    let base = file.rsplit('/').next().unwrap_or(file);
+    base.strip_suffix(".sb").unwrap_or(base).to_string()
+}
+
 /// Knobs for [`Learner::learn`].
 pub struct LearnOptions<'a> {
     pub tiers: Tiers,
@@ -664,6 +705,10 @@ impl<'a> Cx<'a> {
                 drafts.extend(named::generalise(self, *class, cands));
             }
         }
+        let mut proposed_obs: Vec<u32> = drafts.iter().flat_map(|d| d.covered.iter().copied()).collect();
+        proposed_obs.sort_unstable();
+        proposed_obs.dedup();
+        out.modules = self.module_totals(&proposed_obs);
         for d in drafts {
             let evidence = self.evidence(&d.covered);
             out.summary.proposed += evidence.count;
@@ -693,7 +738,6 @@ impl<'a> Cx<'a> {
                 &b.grant.sbpl,
             ))
         });
-        out.modules = self.module_totals(&out.proposals);
 
         for (rule, obs) in by_rule {
             let mut ops: Vec<String> = obs.iter().map(|&i| self.obs(i).operation.clone()).collect();
@@ -787,26 +831,24 @@ impl<'a> Cx<'a> {
         best
     }
 
-    fn module_totals(&self, proposals: &[Proposal]) -> Vec<ModuleMatch> {
+    /// Per module: how many of all proposed events base + module allows.
+    fn module_totals(&self, proposed: &[u32]) -> Vec<ModuleMatch> {
+        let of: u64 = proposed.iter().map(|&i| self.obs(i).count).sum();
         let mut out = Vec::new();
-        if self.options.modules.is_empty() {
-            return out;
-        }
-        let mut totals: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-        for p in proposals {
-            if let Some(m) = &p.module {
-                let t = totals.entry(m.module.as_str()).or_default();
-                t.0 += m.covered;
+        for m in &self.options.modules {
+            let covered: u64 = proposed
+                .iter()
+                .filter(|&&i| matches!(m.policy.verdict(&self.obs(i).operation, &self.obs(i).target), PolicyVerdict::Allow))
+                .map(|&i| self.obs(i).count)
+                .sum();
+            if covered > 0 {
+                out.push(ModuleMatch {
+                    module: m.name.clone(),
+                    covered,
+                    of,
+                    text: format!("enable `{}`: covers {covered} of {of} proposed events", m.name),
+                });
             }
-        }
-        let proposed: u64 = proposals.iter().map(|p| p.evidence.count).sum();
-        for (name, (covered, _)) in totals {
-            out.push(ModuleMatch {
-                module: name.to_string(),
-                covered,
-                of: proposed,
-                text: format!("enable `{name}`: covers {covered} of {proposed} proposed events"),
-            });
         }
         out.sort_by(|a, b| b.covered.cmp(&a.covered).then_with(|| a.module.cmp(&b.module)));
         out
