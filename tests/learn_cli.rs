@@ -276,3 +276,23 @@ fn explicit_profiles_and_a_policy_command_give_the_same_proposals_as_the_embedde
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains(&format!("{}:3:", bad.display())), "{}", stderr(&out));
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn live_capture_without_a_tracer_says_what_to_do_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = safehouse()
+        .env("SAFEHOUSE_STRACE", dir.path().join("no-strace-here"))
+        .env("SAFEHOUSE_SANDBOX_EXEC", dir.path().join("no-sandbox-exec-here"))
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .args(["learn", "--home", HOME, "--workdir", WORKDIR, "--yes", "-o"])
+        .arg(dir.path().join("o.sb"))
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    let message = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{message}");
+    assert!(message.contains("strace") && message.contains("--replay"), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+    assert!(!dir.path().join("o.sb").exists());
+}

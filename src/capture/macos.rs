@@ -118,7 +118,7 @@ impl SandboxExec {
             }
             let _ = sender.send(None);
         });
-        Ok(LogStream { handle, receiver, stderr, thread: Some(thread), ended: false })
+        Ok(LogStream { handle, receiver, stderr, thread: Some(thread), ended: false, stopped: false })
     }
 
     /// Fire sentinel denials until the stream shows one. Returns whether it did.
@@ -324,6 +324,7 @@ struct LogStream {
     stderr: tempfile::NamedTempFile,
     thread: Option<std::thread::JoinHandle<()>>,
     ended: bool,
+    stopped: bool,
 }
 
 enum Next {
@@ -365,13 +366,13 @@ impl LogStream {
         }
     }
 
-    /// Stop the stream (its whole process group) and return what was still in flight.
+    /// Stop the stream (its whole process group, also when the leader already died and left a
+    /// helper behind) and return what was still in flight.
     fn stop(&mut self) -> Vec<Event> {
+        self.stopped = true;
         if let Some(&pid) = self.handle.pids().first() {
-            if self.handle.try_wait().ok().flatten().is_none() {
-                // SAFETY: plain syscall on the group we created for the stream.
-                unsafe { libc::killpg(pid as libc::pid_t, libc::SIGTERM) };
-            }
+            // SAFETY: plain syscall on the group we created for the stream; ESRCH when it is gone.
+            unsafe { libc::killpg(pid as libc::pid_t, libc::SIGTERM) };
         }
         let mut rest = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -396,11 +397,12 @@ impl LogStream {
 
 impl Drop for LogStream {
     fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
         if let Some(&pid) = self.handle.pids().first() {
-            if self.handle.try_wait().ok().flatten().is_none() {
-                // SAFETY: as in `stop`.
-                unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
-            }
+            // SAFETY: as in `stop`.
+            unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
         }
     }
 }

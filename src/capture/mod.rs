@@ -130,24 +130,33 @@ pub struct Interrupts {
 
 impl Interrupts {
     /// Route SIGINT and SIGTERM of this process into the counter instead of dying, until
-    /// [`Interrupts::capture_done`].
+    /// [`Interrupts::capture_done`]. The handlers are installed once per process; each call
+    /// starts a fresh count (`learn --verify` captures twice).
     pub fn install() -> anyhow::Result<Interrupts> {
-        let interrupts = Interrupts::default();
-        interrupts.capturing.store(true, Ordering::SeqCst);
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            let count = Arc::clone(&interrupts.count);
-            let capturing = Arc::clone(&interrupts.capturing);
-            // SAFETY: the handler only touches atomics and calls `_exit`, both async-signal-safe.
-            unsafe {
-                signal_hook::low_level::register(signal, move || {
-                    if capturing.load(Ordering::SeqCst) {
-                        count.fetch_add(1, Ordering::SeqCst);
-                    } else {
-                        signal_hook::low_level::exit(130);
+        static INSTALLED: std::sync::OnceLock<Interrupts> = std::sync::OnceLock::new();
+        let interrupts = match INSTALLED.get() {
+            Some(interrupts) => interrupts.clone(),
+            None => {
+                let interrupts = Interrupts::default();
+                for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                    let count = Arc::clone(&interrupts.count);
+                    let capturing = Arc::clone(&interrupts.capturing);
+                    // SAFETY: the handler only touches atomics and calls `_exit`, both async-signal-safe.
+                    unsafe {
+                        signal_hook::low_level::register(signal, move || {
+                            if capturing.load(Ordering::SeqCst) {
+                                count.fetch_add(1, Ordering::SeqCst);
+                            } else {
+                                signal_hook::low_level::exit(130);
+                            }
+                        })?;
                     }
-                })?;
+                }
+                INSTALLED.get_or_init(|| interrupts).clone()
             }
-        }
+        };
+        interrupts.count.store(0, Ordering::SeqCst);
+        interrupts.capturing.store(true, Ordering::SeqCst);
         Ok(interrupts)
     }
 
