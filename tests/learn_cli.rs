@@ -296,3 +296,29 @@ fn live_capture_without_a_tracer_says_what_to_do_instead() {
     assert!(!message.contains("panicked"), "{message}");
     assert!(!dir.path().join("o.sb").exists());
 }
+
+#[test]
+fn safehouse_modules_that_cover_proposals_are_named() {
+    let Some(shared) = support::shared_dir("safehouse_modules_that_cover_proposals_are_named") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.sb");
+    std::fs::write(&broken, "(allow file-read* (nonsense-filter \"x\"))\n").unwrap();
+    let modules = shared.join("corpus/safehouse/profiles/55-integrations-optional");
+    let out = learn(&[
+        "--replay",
+        SESSION_1,
+        "--json",
+        "--module",
+        modules.to_str().unwrap(),
+        "--module",
+        broken.to_str().unwrap(),
+    ]);
+    let v = json(&out);
+    let named = v["modules"].as_array().unwrap();
+    assert!(!named.is_empty(), "{v:#}");
+    for m in named {
+        assert!(m["text"].as_str().unwrap().starts_with("enable `"), "{m}");
+        assert!(m["covered"].as_u64().unwrap() <= m["of"].as_u64().unwrap());
+    }
+    assert!(stderr(&out).contains("module broken is not offered"), "{}", stderr(&out));
+}

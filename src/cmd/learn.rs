@@ -49,6 +49,11 @@ pub struct Args {
     #[arg(long, value_name = "COMMAND", env = "SAFEHOUSE_POLICY_CMD")]
     pub policy_cmd: Option<String>,
 
+    /// An optional profile module (e.g. Safehouse's `55-integrations-optional/docker.sb`) to
+    /// compare against: proposals it would cover say so. Repeatable; a directory means its `*.sb`.
+    #[arg(long = "module", value_name = "FILE|DIR")]
+    pub modules: Vec<PathBuf>,
+
     /// Print the current profile that would be used (and the reporting variant for live capture) and exit.
     #[arg(long)]
     pub print_profile: bool,
@@ -122,7 +127,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let learner_context = learner_context(&context, &sessions, live);
-    let learned = learn(&policy, &learner_context, &sessions, live);
+    let modules = read_modules(&args.modules)?;
+    let sbpl_params: sbpl::Params = params.iter().cloned().collect();
+    let (compiled_modules, broken) = learner::compile_modules(&policy_sources, &sbpl_params, &modules);
+    for (name, err) in &broken {
+        eprintln!("safehouse: module {name} is not offered: {err}");
+    }
+    let learned = learn(&policy, &learner_context, &sessions, live, &compiled_modules);
     if args.json {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, &learned)?;
@@ -705,7 +716,39 @@ impl learner::FsOracle for LocalFs {
     }
 }
 
-fn learn(policy: &Policy, context: &learner::SessionContext, sessions: &[Session], live: bool) -> Learned {
+/// `--module` files, directories expanded to their `*.sb` in name order.
+fn read_modules(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "sb"))
+                .collect();
+            entries.sort();
+            files.extend(entries);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read module {}", path.display()))?;
+            Ok(SourceFile::new(path.display().to_string(), text))
+        })
+        .collect()
+}
+
+fn learn(
+    policy: &Policy,
+    context: &learner::SessionContext,
+    sessions: &[Session],
+    live: bool,
+    modules: &[learner::CompiledModule],
+) -> Learned {
     let mut learner = learner::Learner::new();
     for session in sessions {
         learner.begin_session(session.name.clone());
@@ -715,6 +758,7 @@ fn learn(policy: &Policy, context: &learner::SessionContext, sessions: &[Session
     }
     let oracle = LocalFs;
     let mut options = learner::LearnOptions::default();
+    options.modules = modules.iter().map(|m| m.as_module_policy()).collect();
     // Listing directories is only meaningful on the machine the session ran on.
     if live || context.home.as_deref().is_some_and(|h| Path::new(h).is_dir()) {
         options.oracle = Some(&oracle);
