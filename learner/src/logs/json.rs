@@ -108,7 +108,8 @@ pub fn pretty_field(line: &[u8]) -> Option<(&[u8], &[u8])> {
     let t = line.strip_prefix(b"  \"")?;
     let close = memchr::memchr(b'"', t)?;
     let key = &t[..close];
-    let rest = t[close + 1..].strip_prefix(b" : ").or_else(|| t[close + 1..].strip_prefix(b":"))?;
+    // `log` writes `"key" : value`; jq and friends write `"key": value`.
+    let rest = t[close + 1..].trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
     Some((key, rest))
 }
 
@@ -137,6 +138,7 @@ mod tests {
         assert_eq!(find_string_field(line, &msg), Some(Ok(&br#"x\"y"#[..])));
         assert_eq!(find_int_field(line, &memmem::Finder::new(br#""processID":"#)), Some(0));
         assert_eq!(pretty_field(br#"  "eventMessage" : "hi","#), Some((&b"eventMessage"[..], &br#""hi","#[..])));
+        assert_eq!(pretty_field(br#"  "eventMessage": "hi""#), Some((&b"eventMessage"[..], &br#""hi""#[..])));
         assert_eq!(pretty_field(br#"    "imageOffset" : 1"#), None);
     }
 }

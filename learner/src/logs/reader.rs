@@ -311,6 +311,7 @@ impl<R: BufRead> Reader<R> {
     }
 
     fn handle(&mut self, line: &[u8], number: u64) {
+        let line = if number == 1 { line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line) } else { line };
         if self.json.is_some() && self.handle_json_style(line, number) {
             return;
         }
@@ -793,4 +794,109 @@ fn is_framing_text(t: &[u8]) -> bool {
         || (t.starts_with(b"Timestamp") && (memmem::find(t, b"Thread").is_some() || memmem::find(t, b"Ty").is_some() || memmem::find(t, b"(process)").is_some()))
         || t.starts_with(b"** Processed")
         || t.starts_with(b"---")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Action;
+
+    fn read_with(input: &str, options: Options) -> (Vec<Event>, Stats) {
+        let mut reader = Reader::with_options(input.as_bytes(), "t", options);
+        let events = reader.by_ref().map(|e| e.unwrap()).collect();
+        (events, reader.stats().clone())
+    }
+
+    fn read(input: &str) -> (Vec<Event>, Stats) {
+        read_with(input, Options::default())
+    }
+
+    fn skipped(stats: &Stats) -> Vec<(&'static str, u64)> {
+        stats.skipped.iter().map(|(r, n)| (r.as_str(), *n)).collect()
+    }
+
+    #[test]
+    fn only_the_kernel_and_sandboxd_are_trusted() {
+        let forged = concat!(
+            r#"{"processImagePath":"\/usr\/bin\/logger","processID":812,"eventMessage":"Sandbox: cat(1) deny(1) file-read-data \/Users\/a\/.ssh\/id_rsa"}"#,
+            "\n",
+            "2026-10-08 17:43:10.173 Df logger[812:1] Sandbox: cat(1) allow file-read-data /Users/a/.ssh/id_rsa\n",
+            "2026-05-15 11:08:24.741500+0530 0x1 Default 0x0 812 0 logger: Sandbox: cat(1) deny(1) file-read-data /x\n",
+            "2023-05-26 13:42:44.136082+0200  localhost logger[812]: Sandbox: cat(1) deny(1) file-read-data /x\n",
+            r#"{"processImagePath":"\/usr\/libexec\/sandboxd","processID":90,"eventMessage":"Sandbox: Paw(1) deny(1) hid-control"}"#,
+            "\n",
+        );
+        let (events, stats) = read(forged);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].operation, "hid-control");
+        assert_eq!(skipped(&stats), [("untrusted-sender", 4)]);
+        assert_eq!(stats.styles, [Style::Ndjson, Style::Compact, Style::Default, Style::Syslog]);
+    }
+
+    #[test]
+    fn json_style_records_with_tags_and_other_spacing() {
+        let input = "[{\n  \"timestamp\" : \"2026-05-07 19:48:34.701580-0500\",\n  \"backtrace\" : {\n    \"frames\" : [\n    ]\n  },\n  \"eventMessage\" : \"Sandbox: cat(15528) deny(1) file-read-data \\/etc\\/hosts\\nTAG_1\",\n  \"processImagePath\" : \"\\/kernel\"\n},{\n  \"eventMessage\": \"Sandbox: ls(2) allow file-read-metadata \\/\",\n  \"processID\": 0\n}]\n";
+        let (events, stats) = read(input);
+        assert_eq!(events.len(), 2, "{stats:?}");
+        assert_eq!(events[0].tag.as_deref(), Some("TAG_1"));
+        assert_eq!(events[0].line, Some(7));
+        assert_eq!(events[0].time.unwrap().to_rfc3339(), "2026-05-07T19:48:34.701580-05:00");
+        assert_eq!((events[1].action, events[1].target.raw.as_str()), (Action::Allow, "/"));
+        assert_eq!(skipped(&stats), [("framing", 2)], "`[{{` and `}}]`");
+    }
+
+    #[test]
+    fn broken_input_is_counted_by_reason() {
+        let long = format!("Sandbox: cat(1) deny(1) file-read-data /{}\n", "a".repeat(100));
+        let input = format!(
+            "{long}{}\n{}\n{}\n",
+            r#"{"timezoneName":"","messageType":"Err"#,
+            r#"{"eventMessage":"Sandbox: cat(1) deny(1) file-read-data \/x"#,
+            "Sandbox: cat(1) deny(1) \u{1}file-read-data /x",
+        );
+        let mut bytes = input.into_bytes();
+        bytes.extend_from_slice(b"Sandbox: c\xff(1) deny(1) file-read-data /x\n");
+        let options = Options { max_line_len: 64, ..Options::default() };
+        let mut reader = Reader::with_options(&bytes[..], "t", options);
+        assert_eq!(reader.by_ref().count(), 0);
+        let stats = reader.stats();
+        assert_eq!(stats.lines, 5);
+        assert_eq!(
+            skipped(stats),
+            [("unknown-shape", 1), ("too-long", 1), ("invalid-utf8", 1), ("truncated-json", 2)]
+        );
+        assert_eq!(stats.unknown_shape_lines, [4]);
+    }
+
+    #[test]
+    fn continuation_lines_tag_text_entries_once() {
+        let input = "\u{feff}2026-05-15 11:08:24.741500+0530 0x85533    Error       0x0                  0      0    kernel: (Sandbox) Sandbox: git(1) deny(1) file-read-data /x\nsh-learn-1\nmore text\n2026-05-15 11:08:25.000000+0530 0x1 Error 0x0 0 0 kernel: (Sandbox) SandboxViolation: Demo(5) deny nvram-get BSD Name\nViolation:       deny nvram-get BSD Name\nProcess:         Demo [5]\n";
+        let (events, stats) = read(input);
+        assert_eq!(events.len(), 2);
+        assert_eq!((events[0].tag.as_deref(), events[0].line), (Some("sh-learn-1"), Some(1)));
+        assert_eq!((events[1].process.as_str(), events[1].tag.as_deref()), ("Demo", None));
+        assert_eq!(events[1].target.raw, "BSD Name");
+        assert_eq!(skipped(&stats), [("continuation", 3)]);
+    }
+
+    #[test]
+    fn compact_time_takes_the_default_offset() {
+        let options = Options { default_offset: FixedOffset::east_opt(2 * 3600).unwrap(), ..Options::default() };
+        let line = "2026-10-08 17:43:10.173 Df kernel[0:ad30] (Sandbox) Sandbox: sing-box(15588) allow file-read-data /dev/dtracehelper\n";
+        let (events, _) = read_with(line, options);
+        assert_eq!(events[0].time.unwrap().to_rfc3339(), "2026-10-08T17:43:10.173+02:00");
+    }
+
+    #[test]
+    fn archives_concatenate_and_refuse_newer_versions() {
+        let e = r#"{"process":"cat","pid":1,"action":"deny","operation":"file-read-data","target":{"raw":"/x","kind":"path","path":"/x"},"count":2}"#;
+        let input = format!("{{\"safehouse_archive\":1}}\n{e}\n\n{{\"safehouse_archive\":1,\"context\":{{\"home\":\"/h\"}}}}\n{e}\n");
+        let (events, stats) = read(&input);
+        assert_eq!(events.len(), 2);
+        assert_eq!(stats.duplicates_folded, 2);
+        assert_eq!(stats.styles, [Style::Archive]);
+        let mut reader = Reader::new(&b"{\"safehouse_archive\":9}\n"[..], "s.archive");
+        let err = reader.next().unwrap().unwrap_err().to_string();
+        assert_eq!(err, "s.archive:1:1: expected archive version 1..=1, found 9 (written by a newer safehouse?)");
+    }
 }
