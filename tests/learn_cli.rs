@@ -17,7 +17,12 @@ const SESSION_2: &str = "samples/sessions/demo-claude-webapp-2.ndjson";
 
 fn safehouse() -> Command {
     let mut cmd = support::safehouse();
-    cmd.current_dir(support::repo_root()).env("NO_COLOR", "1").stdin(Stdio::null());
+    // The default overlay lives under the XDG config dir: keep the user's out of these tests.
+    let config = Path::new(env!("CARGO_TARGET_TMPDIR")).join("learn-cli-no-config");
+    cmd.current_dir(support::repo_root())
+        .env("NO_COLOR", "1")
+        .env("XDG_CONFIG_HOME", config)
+        .stdin(Stdio::null());
     cmd
 }
 

@@ -142,7 +142,7 @@ fn ordering_readiness_attribution_and_backfill_on_recorded_reports() {
         fake.kernel.join("kernel.ndjson").display()
     );
     let output = fake
-        .command(&[("FAKE_LOG_WARMUP_MS", "700")], &["--json", "--", "sh", "-c", &emit])
+        .command(&[("FAKE_LOG_WARMUP_MS", "1500")], &["--json", "--", "sh", "-c", &emit])
         .output()
         .unwrap();
     let (stdout, stderr) = text(&output);

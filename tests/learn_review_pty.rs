@@ -17,6 +17,7 @@ fn learn(overlay: &Path) -> PtySession {
     cmd.current_dir(support::repo_root())
         .env("NO_COLOR", "1")
         .env("TERM", "dumb")
+        .env("XDG_CONFIG_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("learn-pty-no-config"))
         .args(["learn", "--replay", "samples/sessions/demo-claude-webapp.ndjson", "--home", HOME, "--workdir", WORKDIR])
         .arg("--output")
         .arg(overlay);
