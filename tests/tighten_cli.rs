@@ -4,7 +4,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
@@ -284,4 +284,63 @@ fn generated_safehouse_policy_reports_unused_optional_modules() {
     assert_eq!(modules, vec!["--enable=docker"]);
     // Nothing is owned: every other finding is only counted.
     assert!(report["findings"].as_array().unwrap().iter().all(|f| f["kind"] == "unused-module"));
+}
+
+/// `tighten --capture` on Linux: the command is traced, every access decided by our engine and
+/// attributed to its rule, the session archived under the state dir and counted.
+#[test]
+fn capture_counts_a_traced_run() {
+    if !Command::new("strace").arg("-V").output().is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED capture_counts_a_traced_run: strace is not installed (apt-get install strace)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::create_dir_all(root.join("data/used")).unwrap();
+    std::fs::create_dir_all(root.join("data/other")).unwrap();
+    std::fs::create_dir_all(root.join("home")).unwrap();
+    std::fs::write(root.join("data/used/a.txt"), "hello\n").unwrap();
+    std::fs::write(root.join("data/other/b.txt"), "other\n").unwrap();
+    let base = root.join("base.sb");
+    std::fs::write(&base, "(version 1)\n(deny default)\n(allow file-read* (subpath \"/usr\") (subpath \"/lib\") (subpath \"/etc\"))\n(allow process-exec (subpath \"/usr/bin\") (subpath \"/bin\"))\n").unwrap();
+    let overlay = root.join("overlay.sb");
+    let data = root.join("data").display().to_string();
+    std::fs::write(&overlay, format!("(allow file-read* (subpath \"{data}\"))\n(allow mach-lookup (global-name \"com.example.never\"))\n")).unwrap();
+    let out = support::safehouse()
+        .env("XDG_STATE_HOME", root.join("state"))
+        .env("HOME", root.join("home"))
+        .args(["tighten", "--capture", "--json", "--min-sessions", "1"])
+        .arg("--ledger")
+        .arg(root.join("usage.json"))
+        .arg("--profile")
+        .arg(&base)
+        .arg("--overlay")
+        .arg(&overlay)
+        .arg("--workdir")
+        .arg(root.join("home"))
+        .arg("--")
+        .arg("cat")
+        .arg(root.join("data/used/a.txt"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    // The agent's own output comes first (its terminal is passed through), then the report.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("hello\n"), "{stdout}");
+    let report: Value = serde_json::from_str(&stdout["hello\n".len()..]).unwrap();
+    let kinds: Vec<(&str, Value)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["kind"].as_str().unwrap(), f["rule"]["line"].clone()))
+        .collect();
+    assert_eq!(kinds, vec![("narrowable", json!(1)), ("unused", json!(2))], "{report}");
+    // The narrowed grant covers the file that was read and not its sibling directory.
+    let rules = report["findings"][0]["change"]["rules"].as_array().unwrap();
+    let text: Vec<&str> = rules.iter().map(|r| r.as_str().unwrap()).collect();
+    assert!(text.iter().any(|r| r.contains("data/used")), "{text:?}");
+    assert!(!text.iter().any(|r| r.contains("data/other") || r.contains(&format!("(subpath \"{data}\")"))), "{text:?}");
+    // The traced session was archived under the state dir.
+    let sessions: Vec<_> = std::fs::read_dir(root.join("state/safehouse/sessions")).unwrap().collect();
+    assert_eq!(sessions.len(), 1);
 }

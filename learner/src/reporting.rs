@@ -142,6 +142,56 @@ fn transform(sources: &[SourceFile], tag: &str, floor: &Floor, mode: Mode) -> Re
     Ok(out)
 }
 
+/// The usage variant for `tighten --capture`: the policy enforced exactly as written, with every
+/// top-level allow rule reporting what it allows (`(with report)`) and naming itself with
+/// `(with message "<tag>")`, the tag given by `tag_of(file, line, col)` for the rule at that
+/// position (1-based line, column in characters: the engine's `RuleOrigin`). Each allowed access
+/// is then logged with the rule that allowed it. Rules that carry a message already keep it (the
+/// engine attributes them instead); `(allow default)` and rules `tag_of` does not name are left
+/// as they are.
+pub fn usage_profile(sources: &[SourceFile], tag_of: &dyn Fn(&str, u32, u32) -> Option<String>) -> Result<String, ReportingError> {
+    let mut out = String::new();
+    for (index, source) in sources.iter().enumerate() {
+        let forms = read_all(index as u32, &source.text).map_err(|e| {
+            ReportingError(format!("{}:{}:{}: {}", source.name, e.line, e.col, e.message))
+        })?;
+        let mut edits: Vec<(usize, String)> = Vec::new();
+        for form in &forms {
+            let Some(items) = list_items(form) else { continue };
+            if items.first().and_then(Sexp::as_symbol) != Some("allow") {
+                continue;
+            }
+            let (operations, modifiers): (Vec<&Sexp>, Vec<&Sexp>) = items[1..].iter().partition(|s| !is_modifier(s));
+            if operations.iter().any(|o| o.as_symbol() == Some("default")) {
+                continue;
+            }
+            if modifiers.iter().any(|m| is_modifier_named(m, "message")) {
+                continue;
+            }
+            let start = form.span.start as usize;
+            let before = &source.text[..start];
+            let line = before.bytes().filter(|&b| b == b'\n').count() as u32 + 1;
+            let col = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() as u32 + 1;
+            let Some(tag) = tag_of(&source.name, line, col) else { continue };
+            let report = if modifiers.iter().any(|m| is_modifier_named(m, "report")) { "" } else { " (with report)" };
+            edits.push((form.span.end as usize - 1, format!("{report} (with message {})", quote(&tag))));
+        }
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&format!(";; ===== {} =====\n", source.name.replace('\n', " ")));
+        let mut text = source.text.clone();
+        for (at, insertion) in edits.into_iter().rev() {
+            text.insert_str(at, &insertion);
+        }
+        out.push_str(&text);
+    }
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// The appended hard floor (last, so it wins over every earlier allow of the same operation).
 pub fn floor_rules(floor: &Floor, tag: &str) -> String {
     let mut out = String::from(
@@ -192,6 +242,27 @@ mod tests {
     }
 
     const BASE: &str = "(version 1)\n; keep this comment\n(deny default)\n(allow file-read* (subpath \"/usr\"))\n(deny file-read-data (literal \"/usr/secret\"))\n(allow file-read-data (subpath \"/Users/a\"))\n";
+
+    #[test]
+    fn usage_profile_tags_each_allow_rule_and_keeps_the_rest() {
+        let text = "(version 1)\n(deny default)\n(allow file-read* (subpath \"/usr\"))\n  (allow mach-lookup (global-name \"x\") (with message \"mine\"))\n(allow default)\n(deny file-read* (literal \"/usr/s\"))\n";
+        let tag_of = |file: &str, line: u32, col: u32| -> Option<String> {
+            assert_eq!(file, "p.sb");
+            Some(format!("rule-{line}-{col}"))
+        };
+        let out = usage_profile(&[src("p.sb", text)], &tag_of).unwrap();
+        assert!(out.contains("(allow file-read* (subpath \"/usr\") (with report) (with message \"rule-3-1\"))"), "{out}");
+        assert!(out.contains("(allow mach-lookup (global-name \"x\") (with message \"mine\"))"), "{out}");
+        assert!(out.contains("(allow default)\n(deny file-read* (literal \"/usr/s\"))"), "{out}");
+        assert!(out.contains("(deny default)"));
+        // The result compiles and decides as the original.
+        let original = compile(&[src("p.sb", text)], &Params::new()).unwrap();
+        let tagged = compile(&[src("u.sb", &out)], &Params::new()).unwrap();
+        for path in ["/usr/lib/x", "/usr/s", "/etc/x"] {
+            let t = Target::path(path);
+            assert_eq!(original.decide("file-read-data", &t).verdict, tagged.decide("file-read-data", &t).verdict, "{path}");
+        }
+    }
 
     #[test]
     fn deny_default_reports_and_explicit_denies_stay() {

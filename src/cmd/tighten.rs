@@ -33,6 +33,7 @@ use safehouse_learner::{Event, Target};
 
 use super::audit::{read_options, use_color};
 use super::check::{parse_define, read_sources};
+use crate::capture;
 use crate::overlay::OverlayFile;
 use crate::review::{self, Choice, Decision, EditChecker, Item, Risk};
 
@@ -443,10 +444,6 @@ impl EditChecker for UsageChecker<'_> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.capture {
-        eprintln!("safehouse tighten: --capture is not available in this build yet; replay recorded sessions instead");
-        return Ok(ExitCode::from(2));
-    }
     let loaded = match load(&args) {
         Ok(l) => l,
         Err(e) => {
@@ -484,8 +481,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enumerate()
         .map(|(i, r)| (loaded.keys[i].clone(), loaded.refs[i].clone(), r.action))
         .collect();
+    let mut sessions = args.sessions.clone();
+    if args.capture {
+        match capture_usage(&args, &loaded)? {
+            Ok(archive) => sessions.push(archive),
+            Err(code) => return Ok(code),
+        }
+    }
     let mut added = 0;
-    for path in &args.sessions {
+    for path in &sessions {
         let (record, usage) = match count_session(&loaded, path, &mut ctx) {
             Ok(x) => x,
             Err(e) => {
@@ -611,6 +615,99 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where a usage capture's events go: the session archive, written as they come.
+struct ArchiveSink {
+    archive: logs::ArchiveWriter<std::fs::File>,
+}
+
+impl capture::Sink for ArchiveSink {
+    fn event(&mut self, event: Event) -> anyhow::Result<()> {
+        self.archive.write_event(&event)?;
+        Ok(())
+    }
+    fn note(&mut self, message: &str) {
+        eprintln!("safehouse: {message}");
+    }
+}
+
+/// `--capture`: run the agent under the current policy with every allow rule reporting and
+/// tagged with its rule key (macOS), or traced with every access decided by our engine (Linux);
+/// the session is archived under the state dir and returned for counting. `Err(code)` when no
+/// capture could be made (the reason is printed).
+fn capture_usage(args: &Args, loaded: &Loaded) -> anyhow::Result<Result<PathBuf, ExitCode>> {
+    let backend = match capture::platform_backend() {
+        Ok(b) => b,
+        Err(message) => {
+            eprintln!("safehouse tighten: {message}");
+            return Ok(Err(ExitCode::from(2)));
+        }
+    };
+    eprintln!("safehouse: capturing usage with {}", backend.name());
+    let mut sources = read_sources(&args.profiles)?;
+    sources.extend(read_sources(&args.overlays)?);
+    let rules = loaded.policy.rules();
+    let tag_of = |file: &str, line: u32, col: u32| -> Option<String> {
+        rules
+            .iter()
+            .position(|r| !r.implicit && r.origin.file == file && r.origin.line == line && r.origin.col == col)
+            .map(|i| loaded.keys[i].tag())
+    };
+    let profile = safehouse_learner::reporting::usage_profile(&sources, &tag_of).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let classify = |operation: &str, target: &Target| -> Action {
+        // Undecidable filters are usually satisfied at run time: count them as allowed.
+        if loaded.policy.decide(operation, target).verdict == Verdict::Deny {
+            Action::Deny
+        } else {
+            Action::Allow
+        }
+    };
+    let workdir = match &args.workdir {
+        Some(w) => PathBuf::from(w),
+        None => std::env::current_dir()?,
+    };
+    let context = logs::SessionContext {
+        home: args.home.clone().or_else(|| std::env::var("HOME").ok()),
+        workdir: Some(workdir.display().to_string()),
+        command: Some(args.command.clone()),
+        platform: Some(std::env::consts::OS.to_string()),
+        ..Default::default()
+    };
+    let state = crate::overlay::state_dir()?.join("sessions");
+    std::fs::create_dir_all(&state).with_context(|| format!("cannot create {}", state.display()))?;
+    let agent = args.command.first().map(|c| c.rsplit('/').next().unwrap_or(c).to_string()).unwrap_or_default();
+    let archive_path = state.join(format!(
+        "{}-tighten-{}.ndjson",
+        chrono::Local::now().format("%Y%m%dT%H%M%S"),
+        crate::overlay::file_safe(&agent)
+    ));
+    let header = logs::ArchiveHeader::new(Some(chrono::Local::now().fixed_offset()), context);
+    let file = std::fs::File::create(&archive_path).with_context(|| format!("cannot create {}", archive_path.display()))?;
+    let mut sink = ArchiveSink { archive: logs::ArchiveWriter::new(file, &header)? };
+    eprintln!("safehouse: session archive: {}", archive_path.display());
+    let interrupts = capture::Interrupts::install()?;
+    let request = capture::Request {
+        command: &args.command,
+        workdir,
+        reporting_profile: &profile,
+        params: &args.define,
+        session_tag: "safehouse-usage",
+        keep_profile: false,
+        classify: &classify,
+        interrupts: interrupts.clone(),
+    };
+    let outcome = backend.capture(&request, &mut sink);
+    interrupts.capture_done();
+    let outcome = outcome?;
+    for problem in &outcome.problems {
+        eprintln!("safehouse: warning: {problem}");
+    }
+    if outcome.status == capture::AgentStatus::Stopped || interrupts.stop_now() {
+        eprintln!("safehouse: stopped; count it later with: safehouse tighten ... {}", archive_path.display());
+        return Ok(Err(ExitCode::from(130)));
+    }
+    Ok(Ok(archive_path))
 }
 
 /// Write `text` to `path` atomically (temp file beside it, then rename).
