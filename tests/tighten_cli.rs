@@ -294,8 +294,20 @@ fn capture_counts_a_traced_run() {
         eprintln!("SKIPPED capture_counts_a_traced_run: strace is not installed (apt-get install strace)");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let root = std::fs::canonicalize(dir.path()).unwrap();
+    // A directory name the learner does not read as volatile (no random or numeric part), so the
+    // narrowed grant is a plain path under it.
+    let letters: String = std::process::id().to_string().chars().map(|d| (b'a' + d as u8 - b'0') as char).collect();
+    let root = std::env::temp_dir().join(format!("safehouse-tighten-capture-{letters}"));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let root = std::fs::canonicalize(&root).unwrap();
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(root.clone());
     std::fs::create_dir_all(root.join("data/used")).unwrap();
     std::fs::create_dir_all(root.join("data/other")).unwrap();
     std::fs::create_dir_all(root.join("home")).unwrap();
