@@ -250,7 +250,7 @@ impl Backend for SandboxExec {
             match stream.next_until(Instant::now() + Duration::from_millis(50)) {
                 Next::Event(event) => {
                     streamed.add(&event);
-                    attribution.offer(event, false, sink)?;
+                    attribution.offer(*event, false, sink)?;
                 }
                 Next::Timeout => {}
                 Next::Ended => {}
@@ -266,7 +266,7 @@ impl Backend for SandboxExec {
                 match stream.next_until(grace_end) {
                     Next::Event(event) => {
                         streamed.add(&event);
-                        attribution.offer(event, false, sink)?;
+                        attribution.offer(*event, false, sink)?;
                     }
                     Next::Timeout | Next::Ended => break,
                 }
@@ -327,8 +327,9 @@ struct LogStream {
     stopped: bool,
 }
 
+/// What the stream gave within a deadline.
 enum Next {
-    Event(Event),
+    Event(Box<Event>),
     Timeout,
     Ended,
 }
@@ -340,7 +341,7 @@ impl LogStream {
         }
         let wait = deadline.saturating_duration_since(Instant::now());
         match self.receiver.recv_timeout(wait) {
-            Ok(Some(event)) => Next::Event(event),
+            Ok(Some(event)) => Next::Event(Box::new(event)),
             Ok(None) | Err(RecvTimeoutError::Disconnected) => {
                 self.ended = true;
                 Next::Ended
@@ -378,7 +379,7 @@ impl LogStream {
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
             match self.next_until(deadline) {
-                Next::Event(event) => rest.push(event),
+                Next::Event(event) => rest.push(*event),
                 Next::Ended => break,
                 Next::Timeout => {
                     let _ = self.handle.kill();

@@ -121,7 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let sessions = match replayed {
         Some(sessions) => sessions,
         None => match capture_live(&args, &policy_sources, &params, &context, &agent, RunMode::Learn)? {
-            Live::Captured(session) => vec![session],
+            Live::Captured(session) => vec![*session],
             Live::Stopped(code) => return Ok(code),
         },
     };
@@ -416,8 +416,9 @@ fn session_context(args: &Args, replayed: Option<&Vec<Session>>) -> anyhow::Resu
     Ok(context)
 }
 
+/// A live run either captured a session or ended the command (with this exit code).
 enum Live {
-    Captured(Session),
+    Captured(Box<Session>),
     Stopped(ExitCode),
 }
 
@@ -526,7 +527,7 @@ fn capture_live(
         eprintln!("safehouse: stopped; review later with: safehouse learn --replay {}", archive_path.display());
         return Ok(Live::Stopped(ExitCode::from(130)));
     }
-    Ok(Live::Captured(Session { name: archive_path.display().to_string(), context: recorded, events: sink.events }))
+    Ok(Live::Captured(Box::new(Session { name: archive_path.display().to_string(), context: recorded, events: sink.events })))
 }
 
 /// `--verify`: the same command under the enforcing profile plus the new overlay; every denial is new.
@@ -757,8 +758,10 @@ fn learn(
         }
     }
     let oracle = LocalFs;
-    let mut options = learner::LearnOptions::default();
-    options.modules = modules.iter().map(|m| m.as_module_policy()).collect();
+    let mut options = learner::LearnOptions {
+        modules: modules.iter().map(|m| m.as_module_policy()).collect(),
+        ..learner::LearnOptions::default()
+    };
     // Listing directories is only meaningful on the machine the session ran on.
     if live || context.home.as_deref().is_some_and(|h| Path::new(h).is_dir()) {
         options.oracle = Some(&oracle);
@@ -929,4 +932,43 @@ fn denied_accesses(policy: &Policy, sessions: &[Session]) -> Vec<(String, Target
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_roots_are_the_per_user_t_directories() {
+        assert_eq!(
+            temp_root("/private/var/folders/q7/x1y2z3_0000gn/T/claude-1/x"),
+            Some("/private/var/folders/q7/x1y2z3_0000gn/T")
+        );
+        assert_eq!(temp_root("/private/var/folders/q7/x1y2z3_0000gn/C/com.apple.x"), None);
+        assert_eq!(temp_root("/private/var/folders/q7"), None);
+        assert_eq!(temp_root("/Users/a/T/x"), None);
+    }
+
+    #[test]
+    fn params_need_a_name() {
+        assert_eq!(parse_params(&["A=b=c".into()]).unwrap(), vec![("A".to_string(), "b=c".to_string())]);
+        assert!(parse_params(&["=x".into()]).is_err());
+        assert!(parse_params(&["novalue".into()]).is_err());
+        let mut params = vec![("HOME_DIR".to_string(), "/h".to_string())];
+        set_param(&mut params, "HOME_DIR", "/other");
+        set_param(&mut params, "WORK_DIR", "/w");
+        assert_eq!(params, vec![("HOME_DIR".into(), "/h".into()), ("WORK_DIR".into(), "/w".into())]);
+    }
+
+    #[test]
+    fn new_rules_are_appended_after_the_old_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.sb");
+        std::fs::write(&path, "(allow mach-lookup (global-name \"a\"))").unwrap();
+        let old = OverlayFile::read(&path).unwrap();
+        let text = new_overlay_text(&old, &[]);
+        assert!(text.starts_with("(allow mach-lookup (global-name \"a\"))\n\n;; safehouse learn overlay"), "{text}");
+        let fresh = OverlayFile::read(&dir.path().join("new.sb")).unwrap();
+        assert!(new_overlay_text(&fresh, &[]).starts_with(";; safehouse learn overlay"));
+    }
 }
