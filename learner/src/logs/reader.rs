@@ -733,13 +733,9 @@ struct TextColumns {
 fn text_columns(rest: &[u8]) -> TextColumns {
     let r = rest.trim_ascii_start();
     let (style, process) = if r.starts_with(b"0x") {
-        // thread, type, activity, pid, ttl, then `process: `.
-        let mut t = r;
-        for _ in 0..5 {
-            let end = t.iter().position(u8::is_ascii_whitespace).unwrap_or(t.len());
-            t = t[end..].trim_ascii_start();
-        }
-        let process = memchr::memchr(b':', t).map(|i| &t[..i]);
+        // thread, type, activity, pid[, ttl], then `process: ` (older `log` had no TTL column):
+        // the process is the first column ending in `:`.
+        let process = r.split(u8::is_ascii_whitespace).find(|t| t.ends_with(b":")).map(|t| &t[..t.len() - 1]);
         (Style::Default, process)
     } else {
         let first_end = r.iter().position(u8::is_ascii_whitespace).unwrap_or(r.len());
@@ -794,6 +790,7 @@ fn is_framing_text(t: &[u8]) -> bool {
         || (t.starts_with(b"Timestamp") && (memmem::find(t, b"Thread").is_some() || memmem::find(t, b"Ty").is_some() || memmem::find(t, b"(process)").is_some()))
         || t.starts_with(b"** Processed")
         || t.starts_with(b"---")
+        || t == b"--" // `grep -A/-B` group separator
 }
 
 #[cfg(test)]
@@ -877,6 +874,21 @@ mod tests {
         assert_eq!((events[1].process.as_str(), events[1].tag.as_deref()), ("Demo", None));
         assert_eq!(events[1].target.raw, "BSD Name");
         assert_eq!(skipped(&stats), [("continuation", 3)]);
+    }
+
+    #[test]
+    fn default_style_with_and_without_the_ttl_column() {
+        let input = "\
+2026-05-15 11:08:24.741500+0530 0x85533    Error       0x0                  0      0    kernel: (Sandbox) Sandbox: git(1) deny(1) file-read-data /a
+--
+2017-03-29 10:00:00.000000+0800 0x1a2      Error       0x0                  0    kernel: (Sandbox) Sandbox: git(2) deny(1) file-read-data /b
+2017-03-29 10:00:00.000000+0800 0x1a2      Default     0x0                  77   Some App: Sandbox: git(3) deny(1) file-read-data /c
+";
+        let (events, stats) = read(input);
+        let pids: Vec<Option<u32>> = events.iter().map(|e| e.pid).collect();
+        assert_eq!(pids, [Some(1), Some(2)]);
+        assert_eq!(events[0].tag, None, "a grep separator is not a tag");
+        assert_eq!(skipped(&stats), [("framing", 1), ("untrusted-sender", 1)]);
     }
 
     #[test]
