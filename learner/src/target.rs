@@ -150,6 +150,10 @@ impl Target {
         let t = text.trim_end_matches(['\n', '\r']);
         let kind = if t.is_empty() || t == "-" {
             TargetKind::None
+        } else if let Some(who) = t.strip_prefix("target-process=") {
+            // The query form for any operation on another process (`signal`, `process-info-*`,
+            // `mach-priv-task-port`, ...): who the target process is, as `(target ...)` sees it.
+            TargetKind::Signal { who: who.to_string(), process: None, pid: None, signum: None }
         } else {
             match OperationFamily::of(operation) {
                 OperationFamily::File | OperationFamily::Exec => {
@@ -341,6 +345,16 @@ mod tests {
             Target::parse("system-socket", "domain:32 type:2 protocol:2").kind,
             TargetKind::Socket { domain: Some(32), socket_type: Some(2), protocol: Some(2) }
         );
+    }
+
+    #[test]
+    fn target_process_query_form_for_any_process_operation() {
+        for op in ["signal", "process-info-pidinfo", "mach-priv-task-port"] {
+            assert!(matches!(
+                Target::parse(op, "target-process=unsandboxed-host-process").kind,
+                TargetKind::Signal { ref who, .. } if who == "unsandboxed-host-process"
+            ));
+        }
     }
 
     #[test]

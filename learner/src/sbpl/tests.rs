@@ -527,3 +527,19 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn target_filters_on_process_operations() {
+    let p = policy(&format!(
+        r#"{D}
+        (allow process-info* (target same-sandbox))
+        (allow mach-priv-task-port (target same-sandbox))
+        (deny process-info* (target others) (with no-report))"#
+    ));
+    assert_eq!(decide(&p, "mach-priv-task-port", "target-process=unsandboxed-host-process"), Verdict::Deny);
+    assert_eq!(decide(&p, "mach-priv-task-port", "target-process=self"), Verdict::Allow);
+    assert_eq!(decide(&p, "process-info-pidinfo", "target-process=unsandboxed-host-process"), Verdict::Deny);
+    assert_eq!(decide(&p, "process-info-pidinfo", "target-process=self"), Verdict::Allow);
+    // No target given: whether it is our own sandbox is unknown.
+    assert_eq!(decide(&p, "mach-priv-task-port", "-"), Verdict::Indeterminate);
+}
