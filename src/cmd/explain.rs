@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use safehouse_learner::sbpl::{compile, Decision, Fallthrough, Params, Policy, Uncertainty};
+use safehouse_learner::sbpl::{compile, Decision, Fallthrough, Params, Policy, Uncertainty, Verdict};
 use safehouse_learner::Target;
 use serde_json::{json, Value};
 
@@ -198,7 +198,11 @@ fn decision_text(policy: &Policy, operation: &str, target: &Target, d: &Decision
         (None, None) => {}
     }
     if !d.uncertain.is_empty() {
-        s.push_str("  indeterminate because these could also decide (their conditions are unknown for this request):\n");
+        s.push_str(if d.verdict == Verdict::Indeterminate {
+            "  indeterminate: these come first and could decide otherwise (their conditions are unknown for this request):\n"
+        } else {
+            "  these come first with conditions unknown for this request, but could only decide the same way:\n"
+        });
         for u in &d.uncertain {
             match u {
                 Uncertainty::Rule { rule } => {

@@ -6,7 +6,38 @@
 //! not in the table (a newer macOS, a typo in a query) get the parent their name implies: the
 //! longest `X*` operation that prefixes it, else `default`.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
 use crate::event::Action;
+
+/// A fast non-cryptographic hasher for the engine's string-keyed lookups (keys come from the
+/// profile and requests; no adversary gains from collisions beyond slowing one decision).
+#[derive(Default)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            h = (h.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+        self.0 = h;
+    }
+}
+
+
+/// A `HashMap` with [`FxHasher`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// Index of an operation in [`Operations`].
 pub type OpId = usize;
@@ -268,7 +299,10 @@ const ALIASES: &[(&str, &str)] = &[
 pub struct Operations {
     names: Vec<String>,
     builtin: Vec<Fallback>,
-    index: std::collections::HashMap<String, OpId>,
+    /// Canonical names to ids.
+    index: FastMap<String, OpId>,
+    /// Names as written in profiles and queries (canonical names and aliases) to ids.
+    resolved: FastMap<String, OpId>,
 }
 
 impl Default for Operations {
@@ -282,7 +316,14 @@ impl Operations {
     pub fn new() -> Operations {
         let names: Vec<String> = TABLE.iter().map(|(n, _)| n.to_string()).collect();
         let index = names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
-        let mut ops = Operations { names, builtin: Vec::with_capacity(TABLE.len()), index };
+        let mut ops = Operations { names, builtin: Vec::with_capacity(TABLE.len()), index, resolved: Default::default() };
+        ops.resolved = ops.index.clone();
+        for (alias, canonical) in ALIASES {
+            if let Some(id) = ops.id(canonical) {
+                // An alias that is also an operation name (`sysctl-write`) means the alias.
+                ops.resolved.insert(alias.to_string(), id);
+            }
+        }
         for (name, base) in TABLE {
             let fb = match base {
                 T(a) => Fallback::Fixed(*a),
@@ -303,8 +344,7 @@ impl Operations {
 
     /// Resolve a name written in a profile: an operation or an alias of one.
     pub fn resolve(&self, name: &str) -> Option<OpId> {
-        let canonical = ALIASES.iter().find(|(a, _)| *a == name).map(|(_, c)| *c).unwrap_or(name);
-        self.id(canonical)
+        self.resolved.get(name).copied()
     }
 
     /// The id for a query's operation, adding an unknown name with its inferred parent.
@@ -315,6 +355,7 @@ impl Operations {
         let parent = self.inferred_parent(name);
         self.names.push(name.to_string());
         self.index.insert(name.to_string(), self.names.len() - 1);
+        self.resolved.insert(name.to_string(), self.names.len() - 1);
         self.builtin.push(Fallback::Parent(parent));
         self.names.len() - 1
     }

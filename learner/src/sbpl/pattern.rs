@@ -19,6 +19,9 @@ use regex::bytes::Regex;
 pub struct Pattern {
     source: String,
     translated: String,
+    /// For patterns anchored at `^` with no top-level alternation: the literal text every match
+    /// starts with. Checked before running the automaton (most requests fail it).
+    required_prefix: Option<Vec<u8>>,
     regex: OnceLock<Option<Regex>>,
 }
 
@@ -32,7 +35,8 @@ impl Pattern {
     /// Compile an SBPL regex. The error says what was expected, with a character offset.
     pub fn new(source: &str) -> Result<Pattern, String> {
         let translated = translate(source)?;
-        Ok(Pattern { source: source.to_string(), translated, regex: OnceLock::new() })
+        let required_prefix = required_prefix(source);
+        Ok(Pattern { source: source.to_string(), translated, required_prefix, regex: OnceLock::new() })
     }
 
     fn build(translated: &str) -> Option<Regex> {
@@ -48,6 +52,11 @@ impl Pattern {
 
     /// Does the pattern match somewhere in `text`?
     pub fn is_match(&self, text: &str) -> bool {
+        if let Some(p) = &self.required_prefix {
+            if !text.as_bytes().starts_with(p) {
+                return false;
+            }
+        }
         self.regex.get_or_init(|| Self::build(&self.translated)).as_ref().is_some_and(|r| r.is_match(text.as_bytes()))
     }
 }
@@ -58,6 +67,43 @@ fn push_byte_literal(out: &mut String, b: u8) {
     } else {
         out.push_str(&format!("\\x{b:02X}"));
     }
+}
+
+/// The literal bytes every match of an `^`-anchored pattern starts with, if there is no
+/// alternation at the top level (which could start a match elsewhere).
+fn required_prefix(source: &str) -> Option<Vec<u8>> {
+    let bytes = source.as_bytes();
+    let rest = bytes.strip_prefix(b"^")?;
+    // Any `|` outside groups and brackets means another alternative may match without the prefix.
+    let (mut depth, mut i, mut in_bracket) = (0i32, 0usize, false);
+    while i < rest.len() {
+        match rest[i] {
+            b'\\' => i += 1,
+            b'[' if !in_bracket => in_bracket = true,
+            b']' if in_bracket => in_bracket = false,
+            b'(' if !in_bracket => depth += 1,
+            b')' if !in_bracket => depth -= 1,
+            b'|' if !in_bracket && depth == 0 => return None,
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut prefix = Vec::new();
+    let mut i = 0;
+    while i < rest.len() {
+        let (c, len) = match rest[i] {
+            b'\\' if i + 1 < rest.len() => (rest[i + 1], 2),
+            b'.' | b'[' | b'(' | b')' | b'|' | b'*' | b'+' | b'?' | b'{' | b'$' | b'^' | b'\\' => break,
+            c => (c, 1),
+        };
+        // A character made optional or repeatable by what follows is not required as is.
+        if matches!(rest.get(i + len), Some(b'*' | b'?' | b'{' | b'+')) {
+            break;
+        }
+        prefix.push(c);
+        i += len;
+    }
+    (!prefix.is_empty()).then_some(prefix)
 }
 
 /// Translate SBPL regex syntax to `regex` crate syntax (bytes, no Unicode classes).
@@ -282,6 +328,20 @@ mod tests {
         assert!(m("^/a[]x]$", "/a]"));
         assert!(m("^/a[^/\\.]$", "/ab"));
         assert!(!m("^/a[^/\\.]$", "/a."));
+    }
+
+    #[test]
+    fn required_prefixes() {
+        let p = |re: &str| required_prefix(re).map(|v| String::from_utf8(v).unwrap());
+        assert_eq!(p(r"^/private/var/run/com\.apple\.launchd\.[^/]+/Listeners$").as_deref(), Some("/private/var/run/com.apple.launchd."));
+        assert_eq!(p("^/a/bc*d").as_deref(), Some("/a/b"));
+        assert_eq!(p("^/a/b+").as_deref(), Some("/a/"));
+        assert_eq!(p("^/a|^/b"), None);
+        assert_eq!(p("^/a(x|y)").as_deref(), Some("/a"));
+        assert_eq!(p("/a"), None);
+        assert_eq!(p("^[ab]"), None);
+        assert!(m("^/a/b+$", "/a/bbb"));
+        assert!(!m("^/a(x|y)", "/b"));
     }
 
     #[test]

@@ -11,9 +11,6 @@
 //! a decision is [`Verdict::Indeterminate`] when a maybe-rule met before the deciding one could
 //! have decided the other way.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use indexmap::IndexMap;
 use serde::Serialize;
 
@@ -166,29 +163,7 @@ enum FallbackState {
     Rule(RuleId, Action),
 }
 
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut h = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            h = (h.rotate_left(5) ^ b as u64).wrapping_mul(K);
-        }
-        self.0 = h;
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+use super::ops::FastMap;
 
 /// Per path string: the newest list position of a `literal` and of a `subpath` on it.
 #[derive(Debug, Clone, Copy)]
