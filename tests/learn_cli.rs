@@ -236,7 +236,7 @@ fn print_profile_shows_the_embedded_base_and_the_reporting_variant() {
     assert!(!text.contains("(with report)"));
     let out = learn(&["--print-profile", "--", "claude"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("(allow (with report) (with message \"SESSION-NONCE\") default)"), "{text}");
+    assert!(text.contains("(allow default (with report) (with message \"SESSION-NONCE\"))"), "{text}");
     assert!(text.contains("safehouse learning floor"), "{text}");
     assert!(text.contains("/Users/alice/.ssh/id_"), "{text}");
 }

@@ -162,7 +162,7 @@ fn ordering_readiness_attribution_and_backfill_on_recorded_reports() {
     assert!(calls.iter().filter(|c| *c == "sentinel").count() >= 2, "a slow stream needs the probe repeated: {calls:?}");
     // The reporting profile the agent ran under carries the session nonce.
     let seen = std::fs::read_to_string(fake.kernel.join("profile-seen.sb")).unwrap();
-    assert!(seen.contains("(allow (with report)") || seen.contains("(with report)"), "{seen}");
+    assert!(seen.contains("(allow default (with report) (with message \"safehouse-"), "{seen}");
 
     let events = archive_events(&archive_path(&stderr));
     let got = summary(&events);
@@ -229,10 +229,16 @@ fn an_agent_failing_is_said_and_what_was_captured_is_kept() {
     let Some(shared) = support::shared_dir("an_agent_failing_is_said_and_what_was_captured_is_kept") else { return };
     let fake = Fake::new();
     fake.replay_from_corpus(&shared);
-    let output = fake.command(&[], &["--json", "--", "sh", "-c", "exit 3"]).output().unwrap();
+    let output = fake.command(&[], &["--json", "--keep-profile", "--", "sh", "-c", "exit 3"]).output().unwrap();
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("the agent exited with status 3"), "{stderr}");
+    // --keep-profile: the reporting profile stays, and it is the one sandbox-exec was given.
+    let kept = stderr.lines().find_map(|l| l.split("reporting profile kept at ").nth(1)).unwrap_or_else(|| panic!("{stderr}"));
+    let kept_text = std::fs::read_to_string(kept.trim()).unwrap();
+    assert_eq!(kept_text, std::fs::read_to_string(fake.kernel.join("profile-seen.sb")).unwrap());
+    assert!(kept_text.contains("safehouse learning floor"));
+    std::fs::remove_file(kept.trim()).unwrap();
     assert!(!stdout.is_empty());
     assert_eq!(archive_events(&archive_path(&stderr)).len(), 4, "{stderr}");
 }

@@ -2,10 +2,11 @@
 //!
 //! Under `sandbox-exec` the agent runs with the current policy in which
 //!
-//! - every top-level `(deny default)` becomes `(allow (with report) (with message "<tag>") default)`:
+//! - every top-level `(deny default)` becomes `(allow default (with report) (with message "<tag>"))`:
 //!   what the policy would have denied is allowed and reported, everything it allows stays silent
 //!   (`../shared/docs/unified-log-format.md` §5.2). The message carries the session's nonce, so its
-//!   reports can be told from other processes' (§2.2);
+//!   reports can be told from other processes' (§2.2). The modifiers follow the operation as in the
+//!   public profiles that use this tracer (lockin: `(allow default (with report) (with message ...))`);
 //! - every other top-level `deny` rule stays in force and gets the same `(with message "<tag>")`
 //!   (unless it has a message already), so its denials are attributed too;
 //! - a hard floor is appended last: SSH private keys, keychains, cloud and CLI credentials, browser
@@ -110,7 +111,7 @@ fn transform(sources: &[SourceFile], tag: &str, floor: &Floor, mode: Mode) -> Re
             if operations.len() == 1 && operations[0].as_symbol() == Some("default") {
                 found_default = true;
                 let rule = match mode {
-                    Mode::Report => format!("(allow (with report) (with message {}) default)", quote(tag)),
+                    Mode::Report => format!("(allow default (with report) (with message {}))", quote(tag)),
                     Mode::Enforce => format!("(deny default (with message {}))", quote(tag)),
                 };
                 edits.push((start, end, rule));
@@ -267,7 +268,7 @@ mod tests {
     #[test]
     fn deny_default_reports_and_explicit_denies_stay() {
         let text = reporting_profile(&[src("base.sb", BASE)], "tag-1", &Floor { home: Some("/Users/a".into()) }).unwrap();
-        assert!(text.contains("(allow (with report) (with message \"tag-1\") default)"), "{text}");
+        assert!(text.contains("(allow default (with report) (with message \"tag-1\"))"), "{text}");
         assert!(text.contains("; keep this comment"));
         assert!(text.contains("(deny file-read-data (literal \"/usr/secret\") (with message \"tag-1\"))"), "{text}");
         let policy = compile(&[src("reporting.sb", &text)], &Params::default()).unwrap();
