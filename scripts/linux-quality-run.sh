@@ -104,11 +104,15 @@ for op, raw in missed[:15]:
     print(f"  not covered: {op} {raw}")
 EOF
 
-echo "== overhead: wall time of cargo build --offline from clean (median of 3)"
-measure() {
+echo "== overhead: wall time, median of 3 (plain / strace alone / safehouse learn --json)"
+strace_only=(strace -f -q -ttt -yy -x --seccomp-bpf -s 65536 -e signal=none
+  -e trace=%file,%process,fchdir,connect,bind,listen,sendto,sendmsg,fchmod,fchown,fgetxattr,fsetxattr,flistxattr,fremovexattr
+  -o "$scratch/overhead.trace")
+median() {
+  # median of 3 wall times of "$@", each after running $prepare
   local times=()
   for _ in 1 2 3; do
-    cargo clean -q
+    eval "$prepare"
     local start end
     start=$(date +%s.%N)
     "$@" > /dev/null 2>&1
@@ -117,10 +121,16 @@ measure() {
   done
   printf '%s\n' "${times[@]}" | sort -n | sed -n 2p
 }
-plain=$(measure cargo build --offline -q)
-traced=$(measure strace -f -q -ttt -yy -x --seccomp-bpf -s 65536 -e signal=none \
-  -e trace=%file,%process,fchdir,connect,bind,listen,sendto,sendmsg,fchmod,fchown,fgetxattr,fsetxattr,flistxattr,fremovexattr \
-  -o "$scratch/overhead.trace" cargo build --offline -q)
-captured=$(measure "$bin" learn --json --output "$overlay" -- cargo build --offline -q)
-echo "plain: ${plain}s  strace only: ${traced}s  safehouse learn --json (capture + engine + learner): ${captured}s"
+report() {
+  local name="$1"; shift
+  local plain traced captured
+  plain=$(median "$@")
+  traced=$(median "${strace_only[@]}" "$@")
+  captured=$(median "$bin" learn --json --output "$overlay" -- "$@")
+  echo "$name: plain ${plain}s, strace alone ${traced}s, safehouse learn --json ${captured}s"
+}
+prepare="cargo clean -q"
+report "cargo build --offline (from clean)" cargo build --offline -q
+prepare=":"
+report "300 x (sh forks cat) + find /usr/share" sh -c 'for i in $(seq 300); do cat /etc/hostname >/dev/null; done; find /usr/share -type f | wc -l'
 echo "archives: $archive1 $archive2; scratch: $scratch"
