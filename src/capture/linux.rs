@@ -140,6 +140,9 @@ impl Backend for Strace {
             }
             if request.interrupts.stop_now() {
                 // Every traced task still alive (the agent and what it started), then the tracer.
+                // The trace is read first so that children started a moment ago are known; killing
+                // strace first would detach the tasks and leave them running.
+                follower.read_available(|event| folder.add(decide(request, event)))?;
                 for tid in follower.tracer.live_tasks() {
                     send_signal(tid, libc::SIGKILL);
                 }
@@ -147,14 +150,14 @@ impl Backend for Strace {
                 stopped = true;
                 break AgentStatus::Stopped;
             }
-            if request.interrupts.count() > forwarded {
+            let from_terminal = std::io::stdin().is_terminal();
+            // An interrupt that arrives before the agent's first traced call waits for its pid.
+            if request.interrupts.count() > forwarded && (from_terminal || agent_pid.is_some()) {
                 forwarded = request.interrupts.count();
                 // From a terminal the agent got the same Ctrl-C (it is in the foreground group);
                 // an interrupt sent to us alone (kill -INT) is forwarded.
-                if !std::io::stdin().is_terminal() {
-                    if let Some(pid) = agent_pid {
-                        send_signal(pid, libc::SIGINT);
-                    }
+                if let (false, Some(pid)) = (from_terminal, agent_pid) {
+                    send_signal(pid, libc::SIGINT);
                 }
                 sink.note("interrupt: forwarded to the agent; press Ctrl-C again to stop at once");
             }
@@ -426,6 +429,88 @@ mod tests {
             ]
         );
         assert_eq!(outcome.attributed, sink.events.len() as u64);
+    }
+
+    /// Run `script` under capture while another thread plays the user: once the agent has
+    /// created `ready`, it presses Ctrl-C `presses` times (through the same counter the signal
+    /// handler increments).
+    fn run_interrupted(script: &str, presses: usize) -> (Outcome, Collect) {
+        let dir = tempfile::tempdir().unwrap();
+        let work = std::fs::canonicalize(dir.path()).unwrap();
+        let interrupts = Interrupts::default();
+        let user = {
+            let interrupts = interrupts.clone();
+            let ready = work.join("ready");
+            std::thread::spawn(move || {
+                while !ready.exists() {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                for _ in 0..presses {
+                    interrupts.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        };
+        let command: Vec<String> = ["/bin/sh", "-c", script].iter().map(|s| s.to_string()).collect();
+        let allow = |_: &str, _: &Target| Action::Allow;
+        let request = Request {
+            command: &command,
+            workdir: work.clone(),
+            reporting_profile: "",
+            params: &[],
+            session_tag: "test",
+            keep_profile: false,
+            classify: &allow,
+            interrupts,
+        };
+        let mut sink = Collect::default();
+        let outcome = Strace::from_env().capture(&request, &mut sink).unwrap();
+        user.join().unwrap();
+        (outcome, sink)
+    }
+
+    #[test]
+    fn first_interrupt_is_forwarded_to_the_agent() {
+        if find_in_path("strace").is_none() {
+            eprintln!("SKIPPED first_interrupt_is_forwarded_to_the_agent: strace is not installed");
+            return;
+        }
+        // The agent exits 7 on SIGINT: only the forwarded interrupt can end it.
+        let (outcome, sink) = run_interrupted("trap 'exit 7' INT; touch ready; while :; do sleep 0.05; done", 1);
+        assert_eq!(outcome.status, AgentStatus::Exited(7), "{:?} {:?}", outcome.problems, sink.notes);
+        assert!(sink.notes.iter().any(|n| n.contains("forwarded to the agent")), "{:?}", sink.notes);
+        assert!(sink.events.iter().any(|e| e.target.raw.ends_with("/ready")));
+    }
+
+    #[test]
+    fn second_interrupt_stops_every_traced_process_and_keeps_the_events() {
+        if find_in_path("strace").is_none() {
+            eprintln!("SKIPPED second_interrupt_stops_every_traced_process: strace is not installed");
+            return;
+        }
+        // The agent ignores SIGINT and waits for a long-running child.
+        let (outcome, sink) = run_interrupted("trap '' INT; touch ready; sleep 600 & wait", 2);
+        assert_eq!(outcome.status, AgentStatus::Stopped);
+        assert!(outcome.problems.iter().any(|p| p.contains("stopped at once")), "{:?}", outcome.problems);
+        // What happened before the stop is kept.
+        assert!(sink.events.iter().any(|e| e.target.raw.ends_with("/ready")));
+        // The child (`sleep`) was killed too, not left running detached.
+        let sleeper = sink
+            .events
+            .iter()
+            .find(|e| e.operation == "process-exec" && e.target.raw.ends_with("/sleep"))
+            .and_then(|e| e.pid)
+            .expect("the sleep child was traced");
+        let gone = (0..500).any(|_| {
+            let state = std::fs::read_to_string(format!("/proc/{sleeper}/stat")).unwrap_or_default();
+            // Gone, or a zombie waiting for its (also killed) parent to be reaped.
+            let dead = state.is_empty() || state.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
+            if !dead {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            dead
+        });
+        assert!(gone, "sleep (pid {sleeper}) is still running");
     }
 
     #[test]
