@@ -582,7 +582,9 @@ impl Auditor {
     pub fn finish(mut self) -> AuditReport {
         self.end_session();
         // Fold distinct accesses into areas (targets counted by text across operations).
-        let mut by_area: BTreeMap<(AccessClass, &str), (u64, u64, HashMap<&str, u64>)> = BTreeMap::new();
+        // (class, area) → (allowed, denied, reports per target text).
+        type AreaSums<'t> = (u64, u64, HashMap<&'t str, u64>);
+        let mut by_area: BTreeMap<(AccessClass, &str), AreaSums<'_>> = BTreeMap::new();
         for t in &self.targets {
             let entry = by_area.entry((t.class, self.areas[t.area].as_str())).or_default();
             entry.0 += t.allow;

@@ -26,11 +26,7 @@ pub fn implies(inner: &Filter, outer: &Filter) -> bool {
     match inner {
         Filter::Const(Tri::False) => return true,
         Filter::Any(parts) => return parts.iter().all(|p| implies(p, outer)),
-        Filter::All(parts) => {
-            if parts.iter().any(|p| implies(p, outer)) {
-                return true;
-            }
-        }
+        Filter::All(parts) if parts.iter().any(|p| implies(p, outer)) => return true,
         _ => {}
     }
     match outer {

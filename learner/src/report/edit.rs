@@ -64,7 +64,7 @@ pub fn apply(text: &str, edits: &[RuleEdit]) -> Result<String, EditError> {
         }
         located.push((at, e));
     }
-    located.sort_by(|a, b| b.0.cmp(&a.0));
+    located.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
     let mut out = text.to_string();
     for (at, e) in located {
         let end = at + e.text.len();

@@ -297,8 +297,10 @@ fn h(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // C0 controls are shown as their Control Pictures (U+2400 + c), others by number.
             c if c.is_control() && c != '\n' => {
-                let _ = write!(out, "&#x{:x};", c as u32 | 0x2400 * u32::from((c as u32) < 0x20));
+                let code = if (c as u32) < 0x20 { 0x2400 + c as u32 } else { c as u32 };
+                let _ = write!(out, "&#x{code:x};");
             }
             c => out.push(c),
         }
@@ -323,7 +325,7 @@ pub fn html(r: &AuditReport) -> String {
     );
     let section = |out: &mut String, i: usize| {
         let (id, title) = SECTIONS[i];
-        let _ = write!(out, "<section id=\"{id}\"><h2>{title}</h2>\n");
+        let _ = writeln!(out, "<section id=\"{id}\"><h2>{title}</h2>");
     };
 
     section(&mut out, 0);
