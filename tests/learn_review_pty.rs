@@ -126,3 +126,51 @@ fn quitting_writes_nothing_and_a_file_changed_during_review_is_not_overwritten()
     assert_eq!(std::fs::read_to_string(&overlay).unwrap(), "(version 1)\n; edited meanwhile\n");
     assert!(!dir.path().join("overlay.sb.bak").exists());
 }
+
+/// Live capture (the Linux backend) with the terminal passed through to the command, then the
+/// interactive review in the same terminal; Ctrl-C during the review ends it with nothing written.
+#[cfg(target_os = "linux")]
+#[test]
+fn live_capture_then_review_in_the_same_terminal() {
+    let strace_ok = Command::new("strace").args(["-f", "-o", "/dev/null", "true"]).status().map(|s| s.success()).unwrap_or(false);
+    if !strace_ok {
+        eprintln!("SKIPPED live_capture_then_review_in_the_same_terminal: strace is missing or ptrace is not permitted");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(home.join(".config/tool")).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(home.join(".config/tool/settings.toml"), "x = 1\n").unwrap();
+    let overlay = dir.path().join("overlay.sb");
+    let script = format!(
+        "test -t 0 && echo stdin-is-a-terminal; cat {}; mkdir -p {}/.cache/tool; echo y > {}/.cache/tool/c",
+        home.join(".config/tool/settings.toml").display(),
+        home.display(),
+        home.display()
+    );
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_safehouse"));
+    cmd.current_dir(&work)
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb")
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("SAFEHOUSE_SANDBOX_EXEC", dir.path().join("none"))
+        .arg("learn")
+        .arg("--home")
+        .arg(&home)
+        .arg("--workdir")
+        .arg(&work)
+        .arg("--output")
+        .arg(&overlay)
+        .args(["--", "sh", "-c", &script]);
+    let mut p = spawn_command(cmd, Some(60_000)).unwrap();
+    p.exp_string("stdin-is-a-terminal").unwrap();
+    p.exp_string("x = 1").unwrap();
+    p.exp_string(PROMPT).unwrap();
+    p.send_control('c').unwrap();
+    p.exp_eof().unwrap();
+    let status = format!("{:?}", p.process_mut().wait().unwrap());
+    assert!(status.contains("130"), "exit status: {status}");
+    assert!(!overlay.exists());
+}
