@@ -388,7 +388,7 @@ impl Tracer {
         }
         let base = match dirfd {
             None => self.cwd_of(tid).to_string(),
-            Some(fd) if fd == "AT_FDCWD" => self.cwd_of(tid).to_string(),
+            Some("AT_FDCWD") => self.cwd_of(tid).to_string(),
             Some(fd) => match fd_path(fd) {
                 Some(p) if p.starts_with('/') => p,
                 _ => return Err(format!("directory fd `{}` has no path", shorten(fd))),
@@ -457,19 +457,15 @@ impl Tracer {
                     self.set_cwd(tid, path);
                 }
             }
-            "getcwd" => {
-                if ok {
-                    let cwd = string_arg(call, 0)?;
-                    if cwd.starts_with('/') {
-                        self.set_cwd(tid, cwd);
-                    }
+            "getcwd" if ok => {
+                let cwd = string_arg(call, 0)?;
+                if cwd.starts_with('/') {
+                    self.set_cwd(tid, cwd);
                 }
             }
-            "fchdir" => {
-                if ok {
-                    if let Some(path) = fd_path(call.arg(0)).filter(|p| p.starts_with('/')) {
-                        self.set_cwd(tid, path);
-                    }
+            "fchdir" if ok => {
+                if let Some(path) = fd_path(call.arg(0)).filter(|p| p.starts_with('/')) {
+                    self.set_cwd(tid, path);
                 }
             }
 
@@ -914,7 +910,8 @@ impl<'t> Return<'t> {
             number.parse().ok()
         };
         let rest = &text[end..];
-        let decoration = rest.strip_prefix('<').map(|_| &text[..]);
+        // The whole result text: `fd_path` finds the decoration in it.
+        let decoration = rest.strip_prefix('<').map(|_| text);
         let errno = if value.is_some_and(|v| v < 0) {
             rest.split_whitespace().next().filter(|e| e.starts_with('E'))
         } else {
