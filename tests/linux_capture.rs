@@ -327,3 +327,32 @@ fn clear_errors_for_missing_strace_and_unknown_commands() {
     assert!(text(&output).contains("command not found: `safehouse-no-such-agent`"), "{}", text(&output));
     assert!(!text(&output).contains("panicked"));
 }
+
+/// A recorded Linux session (`samples/sessions/linux/python-config-cache.archive`, captured by this
+/// backend) replays anywhere, without strace: the archive says it ran on Linux, so the Linux base
+/// profile is the starting point and the proposals are about the agent.
+#[test]
+fn a_recorded_linux_session_replays_with_the_linux_base() {
+    let output = support::safehouse()
+        .current_dir(support::repo_root())
+        .env("NO_COLOR", "1")
+        .env_remove("SAFEHOUSE_POLICY_CMD")
+        .args(["learn", "--json", "--replay", "samples/sessions/linux/python-config-cache.archive"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let learned: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let all = rules(&learned);
+    assert!(all.contains(&"(allow file-read* (home-literal \"/.config/demo/config.toml\"))".to_string()), "{all:#?}");
+    assert!(all.iter().any(|r| r.contains("file-write") && r.contains("(home-subpath \"/.cache/demo\")")), "{all:#?}");
+    assert_eq!(learned["secrets"][0]["target"]["raw"], "/tmp/safehouse-demo/home/.ssh/id_ed25519");
+    for rule in &all {
+        assert!(!rule.contains(".ssh") && !rule.contains("\"/usr") && !rule.contains("\"/etc"), "{rule}");
+    }
+    let printed = support::safehouse()
+        .current_dir(support::repo_root())
+        .args(["learn", "--print-profile", "--replay", "samples/sessions/linux/python-config-cache.archive"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&printed.stdout).contains("<embedded base-linux.sb>"), "{}", text(&printed));
+}
