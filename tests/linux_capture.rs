@@ -116,6 +116,15 @@ fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
+/// The test's own tool (`git`, `python3`) must exist too; say so when it does not.
+fn have(test: &str, program: &str) -> bool {
+    let found = std::path::Path::new(program).is_file();
+    if !found {
+        eprintln!("SKIPPED {test}: {program} is not installed");
+    }
+    found
+}
+
 fn have_strace(test: &str) -> bool {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("strace").is_file()))
@@ -201,7 +210,7 @@ fn assert_verified(scratch: &Scratch, agent: &[&str]) {
 
 #[test]
 fn git_init_and_commit() {
-    if !have_strace("git_init_and_commit") {
+    if !have_strace("git_init_and_commit") || !have("git_init_and_commit", "/usr/bin/git") {
         return;
     }
     let scratch = Scratch::new();
@@ -224,7 +233,7 @@ fn git_init_and_commit() {
 
 #[test]
 fn python_reads_config_and_writes_cache() {
-    if !have_strace("python_reads_config_and_writes_cache") {
+    if !have_strace("python_reads_config_and_writes_cache") || !have("python_reads_config_and_writes_cache", "/usr/bin/python3") {
         return;
     }
     let scratch = Scratch::new();
