@@ -223,6 +223,7 @@ pub struct Reader<R> {
     dangling_anchor: Option<String>,
     ready: VecDeque<Result<Event, ReadError>>,
     archive: Option<ArchiveHeader>,
+    in_archive: bool,
     scratch: Vec<u8>,
     finished: bool,
     keys: Keys,
@@ -267,6 +268,7 @@ impl<R: BufRead> Reader<R> {
             dangling_anchor: None,
             ready: VecDeque::new(),
             archive: None,
+            in_archive: false,
             scratch: Vec::new(),
             finished: false,
             keys: Keys::new(),
@@ -321,14 +323,18 @@ impl<R: BufRead> Reader<R> {
             self.stats.skip(SkipReason::Blank, number);
             return;
         }
-        if self.archive.is_some() || archive::is_header_line(trimmed) {
-            self.flush_text();
-            self.handle_archive_line(trimmed, number);
-            return;
-        }
         if line[0] == b'#' {
             self.flush_text();
             self.stats.skip(SkipReason::Comment, number);
+            return;
+        }
+        if self.in_archive && (trimmed[0] != b'{' || memmem::find(trimmed, b"\"eventMessage\"").is_some()) {
+            // An archive followed by raw `log` output (`cat session.archive more.log`).
+            self.in_archive = false;
+        }
+        if self.in_archive || archive::is_header_line(trimmed) {
+            self.flush_text();
+            self.handle_archive_line(trimmed, number);
             return;
         }
         match trimmed[0] {
@@ -384,6 +390,7 @@ impl<R: BufRead> Reader<R> {
             match archive::parse_header(text) {
                 Ok(header) => {
                     self.archive = Some(header);
+                    self.in_archive = true;
                     self.stats.skip(SkipReason::Framing, number);
                 }
                 Err(e) => self.archive_error(number, e.col, e.message),
@@ -907,6 +914,10 @@ mod tests {
         assert_eq!(events.len(), 2);
         assert_eq!(stats.duplicates_folded, 2);
         assert_eq!(stats.styles, [Style::Archive]);
+        // An archive followed by raw log lines: both read.
+        let raw = "Sandbox: cat(1) deny(1) file-read-data /y\n";
+        let (events, _) = read(&format!("{{\"safehouse_archive\":1}}\n# note\n{e}\n{raw}"));
+        assert_eq!(events.iter().map(|e| e.target.raw.as_str()).collect::<Vec<_>>(), ["/x", "/y"]);
         let mut reader = Reader::new(&b"{\"safehouse_archive\":9}\n"[..], "s.archive");
         let err = reader.next().unwrap().unwrap_err().to_string();
         assert_eq!(err, "s.archive:1:1: expected archive version 1..=1, found 9 (written by a newer safehouse?)");
