@@ -419,3 +419,84 @@ fn secrets_are_recognised_without_a_known_home() {
     // HOME itself is still a shared root: nothing wider than the literal.
     assert!(l.proposals.iter().all(|p| !p.grant.sbpl.contains("subpath \"/Users/bob\"")), "{:#?}", sbpl(&l));
 }
+
+#[test]
+fn traversal_metadata_is_granted_only_where_observed() {
+    let events = vec![
+        ev("file-read-metadata", "/Users/a/src"),
+        ev("file-read-data", "/opt/tool/share/data.bin"),
+    ];
+    let l = learn_events(&events);
+    let got = sbpl(&l);
+    assert_eq!(
+        got,
+        vec!["(allow file-read-metadata (home-literal \"/src\"))", "(allow file-read* (literal \"/opt/tool/share/data.bin\"))"],
+        "no ancestor of /opt/tool/share/data.bin is added unasked"
+    );
+}
+
+mod properties {
+    use super::*;
+    use crate::sbpl::{compile, Params, SourceFile, Verdict};
+    use proptest::prelude::*;
+
+    fn component() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z]{1,8}",
+            "[A-Za-z0-9._-]{1,12}",
+            Just("tmp.Xk2j9Lq0".to_string()),
+            Just("v1.2.3".to_string()),
+            Just("9f0e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b".to_string()),
+            Just("we\"ird\\na me".to_string()),
+            Just("new\nline".to_string()),
+            Just("uni\u{e9}\u{200b}x".to_string()),
+            Just("[1](x)+*?^$|{}".to_string()),
+        ]
+    }
+
+    fn path() -> impl Strategy<Value = String> {
+        let root = prop_oneof![
+            Just("/Users/a".to_string()),
+            Just("/Users/a/src/p".to_string()),
+            Just("/Users/a/.npm".to_string()),
+            Just("/opt/x".to_string()),
+            Just("/private/etc".to_string()),
+            Just("/Users/a/Library".to_string()),
+        ];
+        (root, prop::collection::vec(component(), 1..4)).prop_map(|(r, c)| format!("{r}/{}", c.join("/")))
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        let op = prop_oneof![
+            Just("file-read-data"),
+            Just("file-read-metadata"),
+            Just("file-write-create"),
+            Just("file-write-data"),
+            Just("process-exec*"),
+        ];
+        (op, path()).prop_map(|(op, p)| ev(op, &p))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+        /// Whatever the paths: the overlay compiles, allows every event that is not a secret,
+        /// allows no secret, and the same input gives the same bytes.
+        #[test]
+        fn overlay_always_compiles_and_allows_exactly_the_non_secret_events(events in prop::collection::vec(event(), 1..40)) {
+            let base = helper_prelude(&ctx());
+            let policy = compile(&[SourceFile::new("base.sb", base.clone())], &Params::new()).unwrap();
+            let l = learn(&policy, &ctx(), &[Session { name: "s".into(), events: events.clone() }]);
+            let overlay = render_overlay(&l.proposals);
+            let both = compile(&[SourceFile::new("base.sb", base), SourceFile::new("overlay.sb", overlay.clone())], &Params::new())
+                .map_err(|e| TestCaseError::fail(format!("{e}\n{overlay}")))?;
+            let secrets: std::collections::BTreeSet<&str> = l.secrets.iter().map(|f| f.target.raw.as_str()).collect();
+            for e in &events {
+                let allowed = both.decide(&e.operation, &e.target).verdict == Verdict::Allow;
+                prop_assert_eq!(allowed, !secrets.contains(e.target.raw.as_str()), "{} {}\n{}", e.operation, e.target.raw, overlay);
+            }
+            let again = learn(&policy, &ctx(), &[Session { name: "s".into(), events }]);
+            prop_assert_eq!(render_overlay(&again.proposals), overlay);
+        }
+    }
+}
