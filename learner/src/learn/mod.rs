@@ -378,7 +378,13 @@ pub(crate) struct Observation {
     pub operation: String,
     pub target: Target,
     pub count: u64,
-    pub processes: Vec<u32>,
+    /// Up to [`MAX_PROCESSES`] process indices, inline (no allocation, no extra cache miss).
+    pub processes: [u32; MAX_PROCESSES],
+    pub nprocesses: u8,
+    /// Interned operation: compared before the strings when looking an event up.
+    pub op_id: u32,
+    /// The newest session this was seen in (checked inline before touching `sessions`).
+    pub last_session: u32,
     pub first: Option<DateTime<FixedOffset>>,
     pub last: Option<DateTime<FixedOffset>>,
     pub sessions: Vec<u32>,
@@ -400,6 +406,9 @@ pub struct Learner {
     index: std::collections::HashMap<u64, u32, std::hash::BuildHasherDefault<IdentityHasher>>,
     obs: Vec<Observation>,
     processes: IndexMap<String, ()>,
+    operations: IndexMap<String, ()>,
+    /// The last operation seen and its index.
+    last_op: Option<(String, u32)>,
     /// The last process seen and its index: consecutive events usually share it.
     last_process: Option<(String, u32)>,
 }
@@ -501,12 +510,23 @@ impl Learner {
                 i
             }
         };
+        let op_id = match &self.last_op {
+            Some((name, i)) if *name == event.operation => *i,
+            _ => {
+                let i = match self.operations.get_index_of(event.operation.as_str()) {
+                    Some(i) => i as u32,
+                    None => self.operations.insert_full(event.operation.clone(), ()).0 as u32,
+                };
+                self.last_op = Some((event.operation.clone(), i));
+                i
+            }
+        };
         let mut found = None;
         let head = self.index.get(&hash).copied();
         let mut at = head.unwrap_or(NO_NEXT);
         while at != NO_NEXT {
             let o = &self.obs[at as usize];
-            if o.platform == event.platform_policy && o.target.raw == event.target.raw && o.operation == event.operation {
+            if o.op_id == op_id && o.platform == event.platform_policy && o.target.raw == event.target.raw {
                 found = Some(at as usize);
                 break;
             }
@@ -520,10 +540,13 @@ impl Learner {
                     operation: event.operation.clone(),
                     target: event.target.clone(),
                     count: 0,
-                    processes: Vec::new(),
+                    processes: [0; MAX_PROCESSES],
+                    nprocesses: 0,
+                    op_id,
+                    last_session: session,
                     first: None,
                     last: None,
-                    sessions: Vec::new(),
+                    sessions: vec![session],
                     platform: event.platform_policy,
                     next: head.unwrap_or(NO_NEXT),
                 });
@@ -533,8 +556,10 @@ impl Learner {
         };
         let o = &mut self.obs[i];
         o.count += event.count.max(1);
-        if o.processes.len() < MAX_PROCESSES && !o.processes.contains(&process) {
-            o.processes.push(process);
+        let n = o.nprocesses as usize;
+        if n < MAX_PROCESSES && !o.processes[..n].contains(&process) {
+            o.processes[n] = process;
+            o.nprocesses += 1;
         }
         if let Some(t) = event.time {
             if o.first.map_or(true, |f| t < f) {
@@ -544,8 +569,11 @@ impl Learner {
                 o.last = Some(t);
             }
         }
-        if o.sessions.last() != Some(&session) && !o.sessions.contains(&session) {
-            o.sessions.push(session);
+        if o.last_session != session {
+            o.last_session = session;
+            if !o.sessions.contains(&session) {
+                o.sessions.push(session);
+            }
         }
     }
 
@@ -770,7 +798,7 @@ impl<'a> Cx<'a> {
         for &i in obs {
             let o = self.obs(i);
             e.count += o.count;
-            for &p in &o.processes {
+            for &p in &o.processes[..o.nprocesses as usize] {
                 processes.insert(p);
             }
             for &s in &o.sessions {

@@ -68,7 +68,10 @@ struct Node {
     /// Regex fragment for a volatile component.
     volatile: Option<String>,
     parent: u32,
-    children: BTreeMap<String, u32>,
+    /// Sorted by key once the trie is built.
+    children: Vec<u32>,
+    /// Next node with the same (parent, key) hash in [`Trie::child_index`].
+    next_same_hash: u32,
     /// Candidates (indices into `cands`) whose path ends here.
     leaves: Vec<u32>,
     poisoned: bool,
@@ -96,6 +99,18 @@ struct Trie<'c, 'a> {
     choice: Vec<Choice>,
     widening: BTreeMap<u32, Widening>,
     observed: Option<HashSet<String>>,
+    /// hash(parent, key) → newest child with that hash (chained through `next_same_hash`).
+    child_index: std::collections::HashMap<u64, u32, std::hash::BuildHasherDefault<super::IdentityHasher>>,
+    /// Cached [`super::tiers::BoundTiers::within`] per node (`None` = not computed yet).
+    within: Vec<Option<Option<super::tiers::TierMatch>>>,
+}
+
+fn child_hash(parent: u32, key: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = super::FxHasher::default();
+    h.write_u64(parent as u64);
+    h.write(key.as_bytes());
+    h.finish()
 }
 
 /// Generalise the candidates of one path class into drafts.
@@ -112,7 +127,8 @@ impl<'c, 'a> Trie<'c, 'a> {
             key: String::new(),
             volatile: None,
             parent: 0,
-            children: BTreeMap::new(),
+            children: Vec::new(),
+            next_same_hash: u32::MAX,
             leaves: Vec::new(),
             poisoned: false,
             distinct: 0,
@@ -131,6 +147,8 @@ impl<'c, 'a> Trie<'c, 'a> {
             choice: Vec::new(),
             widening: BTreeMap::new(),
             observed: None,
+            child_index: Default::default(),
+            within: Vec::new(),
         };
         let roots: Vec<String> = cx
             .ctx
@@ -149,6 +167,13 @@ impl<'c, 'a> Trie<'c, 'a> {
             let node = trie.insert(p, &roots);
             trie.nodes[node as usize].poisoned = true;
         }
+        trie.child_index = Default::default();
+        for i in 0..trie.nodes.len() {
+            let mut children = std::mem::take(&mut trie.nodes[i].children);
+            children.sort_by(|a, b| trie.nodes[*a as usize].key.cmp(&trie.nodes[*b as usize].key));
+            trie.nodes[i].children = children;
+        }
+        trie.within = vec![None; trie.nodes.len()];
         trie
     }
 
@@ -169,15 +194,26 @@ impl<'c, 'a> Trie<'c, 'a> {
                 Some(t) => (t.key, Some(t.regex)),
                 None => (comp.to_string(), None),
             };
-            let next = match self.nodes[node as usize].children.get(&key) {
-                Some(&n) => n,
-                None => {
-                    let n = self.nodes.len() as u32;
-                    self.nodes.push(Node {
-                        key: key.clone(),
+            let hash = child_hash(node, &key);
+            let head = self.child_index.get(&hash).copied();
+            let mut at = head.unwrap_or(u32::MAX);
+            while at != u32::MAX {
+                let n = &self.nodes[at as usize];
+                if n.parent == node && n.key == key {
+                    break;
+                }
+                at = n.next_same_hash;
+            }
+            let next = if at != u32::MAX {
+                at
+            } else {
+                let n = self.nodes.len() as u32;
+                self.nodes.push(Node {
+                        key,
                         volatile,
                         parent: node,
-                        children: BTreeMap::new(),
+                        children: Vec::new(),
+                        next_same_hash: head.unwrap_or(u32::MAX),
                         leaves: Vec::new(),
                         poisoned: false,
                         distinct: 0,
@@ -187,10 +223,10 @@ impl<'c, 'a> Trie<'c, 'a> {
                         place: Place::Ordinary,
                         store_purpose: None,
                         stable: 0,
-                    });
-                    self.nodes[node as usize].children.insert(key, n);
-                    n
-                }
+                });
+                self.child_index.insert(hash, n);
+                self.nodes[node as usize].children.push(n);
+                n
             };
             node = next;
         }
@@ -231,7 +267,7 @@ impl<'c, 'a> Trie<'c, 'a> {
                 let mut tier = n.leaves.iter().map(|&ci| cands[ci as usize].tier).max().unwrap_or(Tier::Normal);
                 distinct += n.leaves.len() as u64;
                 let mut poisoned = n.poisoned;
-                for &c in n.children.values() {
+                for &c in n.children.iter() {
                     let c = &self.nodes[c as usize];
                     distinct += c.distinct;
                     tier = tier.max(c.tier);
@@ -262,7 +298,6 @@ impl<'c, 'a> Trie<'c, 'a> {
         if self.class == OpClass::UnixSocket {
             return Err("sockets are granted one by one".into());
         }
-        let stable_path = self.nodes[n.stable as usize].path.clone();
         if self.cx.places.is_shared(&n.path) {
             return Err(format!("{} is a shared root", self.display(&n.path)));
         }
@@ -273,7 +308,7 @@ impl<'c, 'a> Trie<'c, 'a> {
         if evidence_tier >= Tier::Review {
             return Err("review-tier locations are granted one by one".into());
         }
-        if let Some(m) = self.cx.tiers.within(self.class, &stable_path) {
+        if let Some(m) = self.within_of(node) {
             if m.tier > evidence_tier {
                 return Err(format!("it would reach {} ({}-tier `{}`)", m.note, m.tier.as_str(), m.pattern));
             }
@@ -287,6 +322,17 @@ impl<'c, 'a> Trie<'c, 'a> {
             }
         }
         Ok(())
+    }
+
+    /// The highest tier a cover at `node` could reach by pattern (cached).
+    fn within_of(&mut self, node: u32) -> Option<super::tiers::TierMatch> {
+        if let Some(w) = &self.within[node as usize] {
+            return w.clone();
+        }
+        let stable = self.nodes[node as usize].stable;
+        let w = self.cx.tiers.within(self.class, &self.nodes[stable as usize].path);
+        self.within[node as usize] = Some(w.clone());
+        w
     }
 
     fn place_weight(&self, node: u32) -> f64 {
@@ -312,8 +358,7 @@ impl<'c, 'a> Trie<'c, 'a> {
         let (u, w) = self.unobserved(node);
         let mut weight = self.class.open_weight() * self.place_weight(node);
         let n = &self.nodes[node as usize];
-        let stable_path = self.nodes[n.stable as usize].path.clone();
-        if n.tier >= Tier::Review || self.cx.tiers.within(self.class, &stable_path).is_some_and(|m| m.tier >= Tier::Review) {
+        if n.tier >= Tier::Review || self.within_of(node).is_some_and(|m| m.tier >= Tier::Review) {
             weight *= REVIEW_FACTOR;
         }
         (RULE + weight * u, w)
@@ -335,7 +380,7 @@ impl<'c, 'a> Trie<'c, 'a> {
         for i in (0..len).rev() {
             let node = i as u32;
             let n = &self.nodes[i];
-            let mut split: f64 = n.children.values().map(|&c| self.best[c as usize]).sum();
+            let mut split: f64 = n.children.iter().map(|&c| self.best[c as usize]).sum();
             if !n.leaves.is_empty() {
                 split += RULE;
             }
@@ -368,7 +413,7 @@ impl<'c, 'a> Trie<'c, 'a> {
             if !n.leaves.is_empty() {
                 literal_groups.entry(if node == 0 { 0 } else { n.parent }).or_default().push(node);
             }
-            for &c in n.children.values().rev() {
+            for &c in n.children.iter().rev() {
                 stack.push(c);
             }
         }
@@ -387,7 +432,7 @@ impl<'c, 'a> Trie<'c, 'a> {
         while let Some(n) = stack.pop() {
             let n = &self.nodes[n as usize];
             out.extend(n.leaves.iter().copied());
-            stack.extend(n.children.values().copied());
+            stack.extend(n.children.iter().copied());
         }
     }
 
@@ -398,7 +443,7 @@ impl<'c, 'a> Trie<'c, 'a> {
             if !nn.leaves.is_empty() {
                 out.push(n);
             }
-            stack.extend(nn.children.values().copied());
+            stack.extend(nn.children.iter().copied());
         }
         out.sort();
     }
@@ -531,7 +576,7 @@ impl<'c, 'a> Trie<'c, 'a> {
             if !n.leaves.is_empty() {
                 filters.push(self.leaf_filter(node));
             }
-            for &c in n.children.values() {
+            for &c in n.children.iter() {
                 filters.push(if self.nodes[c as usize].children.is_empty() { self.leaf_filter(c) } else { self.cover_filter(c) });
             }
             if filters.len() <= MAX_ALTERNATIVE_FILTERS {
@@ -568,7 +613,7 @@ impl<'c, 'a> Trie<'c, 'a> {
     /// Cost of keeping everything below `node` as narrower rules (what `decide` compared against).
     fn literal_cost(&self, node: u32) -> f64 {
         let n = &self.nodes[node as usize];
-        let mut c: f64 = n.children.values().map(|&c| self.best[c as usize]).sum();
+        let mut c: f64 = n.children.iter().map(|&c| self.best[c as usize]).sum();
         if !n.leaves.is_empty() {
             c += RULE;
         }

@@ -242,12 +242,15 @@ impl BoundTiers {
     /// The highest tier a grant covering all of `dir` could reach, judged from the patterns
     /// (fixed prefixes at or below `dir`, or patterns matching `dir` itself).
     pub fn within(&self, class: OpClass, dir: &str) -> Option<TierMatch> {
+        // One pass of the set for "the pattern matches `dir` itself"; fixed prefixes are cheap.
+        let hits = self.path_set.matches(dir);
         let mut best: Option<&TierRule> = None;
-        for (rule, glob) in &self.rules {
-            if rule.tier == Tier::Normal || !applies(rule, class) || !glob.may_lie_within(dir) {
+        for (i, (rule, glob)) in self.rules.iter().enumerate() {
+            if rule.tier == Tier::Normal || !applies(rule, class) || glob.space != Space::Path {
                 continue;
             }
-            if best.map_or(true, |b| rule.tier > b.tier) {
+            let reaches = hits.matched(i) || glob.fixed.as_deref().is_some_and(|f| glob::is_within(f, dir));
+            if reaches && best.map_or(true, |b| rule.tier > b.tier) {
                 best = Some(rule);
             }
         }
