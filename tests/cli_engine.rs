@@ -83,6 +83,10 @@ fn explain_text_names_the_rule_and_layer() {
     let out = stdout(&o);
     assert!(out.contains("the default applies"), "{out}");
     assert!(out.contains("/tmp is a symlink to /private/tmp"), "{out}");
+    let o = run(&["explain", "--profile", MINIMAL, "file-raed-data", "/usr/bin/env"]);
+    let out = stdout(&o);
+    assert!(out.contains("`file-raed-data` is not an operation this engine knows"), "{out}");
+    assert!(out.contains("file-raed-data -> file* -> default"), "{out}");
 }
 
 #[test]

@@ -258,3 +258,42 @@ fn corpus_readme_suggested_decisions() {
     assert_eq!(decide(&bazel, &[], "file-read-data", "/Users/alice/.ssh/id_rsa"), Verdict::Deny);
     assert_eq!(decide(&bazel, &[], "network-outbound", "remote-ip:1.2.3.4:443"), Verdict::Deny);
 }
+
+/// Every rule of every corpus policy, rendered with `sbpl::render`, reads back to the same rule
+/// (same operations, same filter tree) — so whatever the project renders from a real profile parses.
+#[test]
+fn every_corpus_rule_renders_and_reads_back() {
+    use safehouse_learner::sbpl::render;
+    let Some(shared) = support::shared_dir("every_corpus_rule_renders_and_reads_back") else { return };
+    let mut profiles = Vec::new();
+    for dir in ["corpus/safehouse/generated", "corpus/oracle/profiles"] {
+        sb_files(&shared.join(dir), &mut profiles);
+    }
+    profiles.push(shared.join("corpus/sbpl/apple-appsandbox-generic-10.14.6-simbple.sb"));
+    profiles.push(shared.join("corpus/sbpl/generated/sandbox-runtime-generated.sb"));
+    profiles.push(shared.join("corpus/sbpl/codex-seatbelt_base_policy.sbpl"));
+    let mut checked = 0;
+    for path in &profiles {
+        let policy = compile(&[source(path)], &Params::new()).unwrap_or_else(|e| panic!("{e}"));
+        let mut text = String::from("(version 1)\n");
+        let mut originals = Vec::new();
+        for rule in policy.rules().iter().filter(|r| !r.implicit) {
+            let ops: Vec<&str> = rule.operations.iter().map(|s| s.as_str()).collect();
+            let filters: Vec<String> = rule.filter.iter().map(render::filter).collect();
+            text.push_str(&render::rule(rule.action, &ops, &filters));
+            text.push('\n');
+            originals.push(rule);
+        }
+        let again = compile(&[SourceFile::new("rendered.sb", text.clone())], &Params::new())
+            .unwrap_or_else(|e| panic!("{}: rendered rules do not compile: {e}", path.display()));
+        let rendered: Vec<_> = again.rules().iter().filter(|r| !r.implicit).collect();
+        assert_eq!(rendered.len(), originals.len(), "{}", path.display());
+        for (a, b) in originals.iter().zip(&rendered) {
+            assert_eq!(a.action, b.action);
+            assert_eq!(a.operations, b.operations, "{}", b.origin.text);
+            assert_eq!(a.filter, b.filter, "{} line {}:\n{}", path.display(), a.origin.line, b.origin.text);
+            checked += 1;
+        }
+    }
+    assert!(checked > 1000, "only {checked} rules checked");
+}

@@ -96,6 +96,19 @@ fn run_batch(policy: &Policy, path: &PathBuf) -> anyhow::Result<ExitCode> {
 /// Paths that are symlinks on macOS: the kernel checks the resolved `/private/...` form.
 const SYMLINKED_ROOTS: &[(&str, &str)] = &[("/tmp", "/private/tmp"), ("/var", "/private/var"), ("/etc", "/private/etc")];
 
+/// Remarks about the request itself: a symlinked path, an operation name the engine does not know.
+fn notes(policy: &Policy, operation: &str, target: &Target) -> Vec<String> {
+    let mut out: Vec<String> = symlink_note(target).into_iter().collect();
+    if !policy.is_known_operation(operation) {
+        let chain = policy.operation_chain(operation);
+        out.push(format!(
+            "`{operation}` is not an operation this engine knows (a typo, or newer than its table): decided as {}",
+            chain.join(" -> ")
+        ));
+    }
+    out
+}
+
 fn symlink_note(target: &Target) -> Option<String> {
     let path = target.path_str()?;
     for (link, real) in SYMLINKED_ROOTS {
@@ -149,7 +162,7 @@ pub fn decision_json(policy: &Policy, operation: &str, target: &Target, d: &Deci
             }
         })
         .collect();
-    let notes: Vec<String> = symlink_note(target).into_iter().collect();
+    let notes = notes(policy, operation, target);
     json!({
         "decision": d.verdict,
         "operation": operation,
@@ -217,7 +230,7 @@ fn decision_text(policy: &Policy, operation: &str, target: &Target, d: &Decision
             }
         }
     }
-    if let Some(note) = symlink_note(target) {
+    for note in notes(policy, operation, target) {
         s.push_str(&format!("  note: {note}\n"));
     }
     s

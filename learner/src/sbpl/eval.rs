@@ -591,7 +591,7 @@ impl<'p> Evaluator<'p> {
                 }
             }
             "begin" => self.eval_body(args, env)?,
-            "define" | "define-once-builtin" => {
+            "define" => {
                 let Some(target) = args.first() else { return err(span, "expected `(define NAME VALUE)` or `(define (NAME ARGS...) BODY...)`") };
                 match &target.kind {
                     SexpKind::Symbol(n) => {

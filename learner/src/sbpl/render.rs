@@ -91,7 +91,9 @@ pub fn filter(f: &Filter) -> String {
             format!("({name} {})", values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" "))
         }
         Filter::Opaque { text, .. } => text.clone(),
-        Filter::Const(t) => format!(";; unknown ({t:?})"),
+        // Only made for what an unresolved import would have provided; rendered as a filter that
+        // parses and is just as undecidable from a log line.
+        Filter::Const(_) => "(extension \"safehouse.unresolved-import\")".to_string(),
     }
 }
 
