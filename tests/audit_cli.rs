@@ -44,7 +44,7 @@ fn json_report_has_every_section() {
     assert_eq!(
         r["sessions"],
         json!([
-            {"name": learn, "records": 11, "reports": 14, "first": "2026-12-02T09:00:01+01:00", "last": "2026-12-02T09:00:05+01:00"},
+            {"name": learn, "learning": true, "records": 11, "reports": 14, "first": "2026-12-02T09:00:01+01:00", "last": "2026-12-02T09:00:05+01:00"},
             {"name": enforced, "records": 4, "reports": 8, "first": "2026-12-03T14:10:00.120+01:00", "last": "2026-12-03T14:10:02.500+01:00"}
         ])
     );
@@ -189,6 +189,7 @@ fn text_fits_a_terminal_and_markdown_has_every_section() {
         assert!(text.contains(heading), "{heading} missing:\n{text}");
     }
     assert!(text.contains("cause: learning floor"), "{text}");
+    assert!(text.contains("learn-session.archive (learning)"), "{text}");
 
     let md = String::from_utf8(audit(&["--format", "markdown"]).stdout).unwrap();
     for heading in ["## Summary", "## Activity", "## Denials", "## Sensitive locations", "## Evidence gaps", "## Processes"] {

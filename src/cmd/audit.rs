@@ -161,6 +161,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             learning = h.context.tag.is_some();
             let extra = serde_json::Value::Object(h.context.extra.clone().into_iter().collect());
             facts = serde_json::from_value(extra).unwrap_or_default();
+            facts.learning = learning;
         }
         if args.home.is_some() {
             ctx.home = args.home.clone();

@@ -111,6 +111,10 @@ pub struct SessionFacts {
     /// Exits of the agent and its children, where known.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exits: Vec<ProcessExit>,
+    /// A `learn` capture (its archive names the session tag): the policy ran with its default
+    /// deny turned into a reporting allow, so its allowed reports are accesses the policy denies.
+    #[serde(skip)]
+    pub learning: bool,
 }
 
 /// The audit of one or more sessions. Field names are a public interface.
@@ -131,6 +135,9 @@ pub struct AuditReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionSummary {
     pub name: String,
+    /// A `learn` capture: its `allow` reports are accesses the policy would have denied.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learning: bool,
     /// Event records read (a folded record counts once).
     pub records: u64,
     /// Reports they stand for (sum of `count`).
@@ -347,7 +354,7 @@ impl Auditor {
             self.places = places;
         }
         self.current = Some(SessionState {
-            summary: SessionSummary { name: name.into(), records: 0, reports: 0, first: None, last: None },
+            summary: SessionSummary { name: name.into(), learning: facts.learning, records: 0, reports: 0, first: None, last: None },
             facts,
             latest: None,
             folded_records: 0,
@@ -743,6 +750,7 @@ mod tests {
                     ProcessExit { process: "git".into(), pid: Some(11), status: 128 },
                     ProcessExit { process: "cat".into(), pid: Some(12), status: 1 },
                 ],
+                learning: false,
             },
             None,
         );

@@ -31,15 +31,24 @@ fn span_text(r: &AuditReport) -> String {
 }
 
 fn summary_lines(r: &AuditReport) -> Vec<String> {
-    let names: Vec<&str> = r.sessions.iter().map(|s| s.name.as_str()).collect();
-    vec![
+    let names: Vec<String> =
+        r.sessions.iter().map(|s| if s.learning { format!("{} (learning)", s.name) } else { s.name.clone() }).collect();
+    let mut lines = vec![
         format!("sessions: {}", names.join(", ")),
         format!("time span: {}", span_text(r)),
         format!(
             "{} reports in {} records: {} allowed, {} denied; {} processes; {} distinct targets",
             r.counts.reports, r.counts.records, r.counts.allow, r.counts.deny, r.counts.processes, r.counts.targets
         ),
-    ]
+    ];
+    if r.sessions.iter().any(|s| s.learning) {
+        lines.push(
+            "in a learning session, `allowed` reports are accesses the policy would have denied (learn lets \
+             them through and reports them)"
+                .to_string(),
+        );
+    }
+    lines
 }
 
 /// Shorten `s` to `max` characters, keeping both ends (paths are read from both sides).
@@ -114,7 +123,7 @@ pub fn text(r: &AuditReport, color: bool) -> String {
     out.push_str(&st.heading("Safehouse audit"));
     out.push('\n');
     for l in summary_lines(r) {
-        line(&mut out, &format!("  {l}"));
+        wrap(&mut out, &format!("  {l}"), 2);
     }
 
     out.push('\n');
