@@ -55,6 +55,7 @@ impl<R: BufRead> LineReader<R> {
                 return Ok(Some(Line::TooLong));
             }
             self.unconsumed = i + 1;
+            // `fill` returned the same buffer; ask again to hand it out (no I/O happens).
             let chunk = self.input.fill_buf()?;
             return Ok(Some(Line::Text(trim_cr(&chunk[..i]))));
         }
