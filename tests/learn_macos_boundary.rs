@@ -48,7 +48,7 @@ impl Fake {
             .env("SAFEHOUSE_LOG", Self::fixture("log"))
             .env("FAKE_MACOS_DIR", &self.kernel)
             .env("SAFEHOUSE_GRACE_MS", "300")
-            .env("SAFEHOUSE_READY_TIMEOUT_MS", "8000")
+            .env("SAFEHOUSE_READY_TIMEOUT_MS", "60000")
             .env("XDG_STATE_HOME", &self.state)
             .env("XDG_CONFIG_HOME", self.root.join("config"))
             .env("HOME", &self.home)
@@ -243,13 +243,68 @@ fn an_agent_failing_is_said_and_what_was_captured_is_kept() {
     assert_eq!(archive_events(&archive_path(&stderr)).len(), 4, "{stderr}");
 }
 
-fn wait_for_agent(fake: &Fake) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !fake.calls().contains(&"agent".to_string()) {
-        assert!(Instant::now() < deadline, "the agent never started");
-        std::thread::sleep(Duration::from_millis(50));
+/// Generous upper bound for anything these tests wait on (CI runs every test binary at once on
+/// two loaded cores); the waits themselves end as soon as the condition is observed.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Waits until the agent script has created `ready` (it does so after installing its INT trap:
+/// an interrupt forwarded earlier would kill the shell instead of running the trap).
+fn wait_for_agent_ready(fake: &Fake, ready: &Path) {
+    let deadline = Instant::now() + PATIENCE;
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the agent never became ready; calls: {:?}", fake.calls());
+        std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// The child's stderr, read line by line as it comes, so a test can wait for a note.
+struct StderrLines {
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: String,
+}
+
+impl StderrLines {
+    fn take(child: &mut std::process::Child) -> StderrLines {
+        use std::io::BufRead;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        StderrLines { lines, seen: String::new() }
+    }
+
+    /// Blocks until a line containing `needle` arrives.
+    fn wait_for(&mut self, needle: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push_str(&line);
+                    self.seen.push('\n');
+                    if line.contains(needle) {
+                        return;
+                    }
+                }
+                Err(e) => panic!("no `{needle}` on stderr ({e}); so far:\n{}", self.seen),
+            }
+        }
+    }
+
+    /// Everything the child wrote to stderr (call after it exited).
+    fn rest(mut self) -> String {
+        while let Ok(line) = self.lines.recv() {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        self.seen
+    }
 }
 
 fn interrupt(child: &std::process::Child) {
@@ -263,14 +318,15 @@ fn first_interrupt_is_forwarded_and_the_session_is_still_reviewed() {
     let fake = Fake::new();
     fake.replay_from_corpus(&shared);
     let marker = fake.kernel.join("agent-got-int");
-    let script = format!("trap 'touch {}; exit 130' INT; while :; do sleep 0.1; done", marker.display());
+    let ready = fake.kernel.join("agent-ready");
+    let script = format!("trap 'touch {}; exit 130' INT; touch {}; while :; do sleep 0.1; done", marker.display(), ready.display());
     let child = fake
         .command(&[], &["--json", "--", "sh", "-c", &script])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_agent(&fake);
+    wait_for_agent_ready(&fake, &ready);
     interrupt(&child);
     let output = child.wait_with_output().unwrap();
     let (stdout, stderr) = text(&output);
@@ -287,18 +343,24 @@ fn second_interrupt_stops_at_once_and_keeps_the_archive() {
     let Some(shared) = support::shared_dir("second_interrupt_stops_at_once_and_keeps_the_archive") else { return };
     let fake = Fake::new();
     fake.replay_from_corpus(&shared);
-    let child = fake
-        .command(&[], &["--json", "--", "sh", "-c", "trap '' INT; while :; do sleep 0.1; done"])
+    let ready = fake.kernel.join("agent-ready");
+    let script = format!("trap '' INT; touch {}; while :; do sleep 0.1; done", ready.display());
+    let mut child = fake
+        .command(&[], &["--json", "--", "sh", "-c", &script])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_agent(&fake);
+    let mut stderr_lines = StderrLines::take(&mut child);
+    wait_for_agent_ready(&fake, &ready);
     interrupt(&child);
-    std::thread::sleep(Duration::from_millis(300));
+    // Two signals sent before the process runs its handler would merge into one: the second is
+    // sent only once the first was counted (and forwarded).
+    stderr_lines.wait_for("interrupt: forwarded to the agent");
     interrupt(&child);
     let output = child.wait_with_output().unwrap();
-    let (stdout, stderr) = text(&output);
+    let stderr = stderr_lines.rest();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(stdout.is_empty(), "no review after a stop: {stdout}");
     assert!(!fake.calls().contains(&"show".to_string()), "no backfill after a stop");

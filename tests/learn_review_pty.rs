@@ -21,7 +21,7 @@ fn learn(overlay: &Path) -> PtySession {
         .args(["learn", "--replay", "samples/sessions/demo-claude-webapp.ndjson", "--home", HOME, "--workdir", WORKDIR])
         .arg("--output")
         .arg(overlay);
-    spawn_command(cmd, Some(30_000)).expect("spawn safehouse in a pty")
+    spawn_command(cmd, Some(120_000)).expect("spawn safehouse in a pty")
 }
 
 const PROMPT: &str = "[a]ccept [r]eject [w]iden [n]arrow [e]dit [s]kip [q]uit [?] > ";
@@ -164,7 +164,7 @@ fn live_capture_then_review_in_the_same_terminal() {
         .arg("--output")
         .arg(&overlay)
         .args(["--", "sh", "-c", &script]);
-    let mut p = spawn_command(cmd, Some(60_000)).unwrap();
+    let mut p = spawn_command(cmd, Some(120_000)).unwrap();
     p.exp_string("stdin-is-a-terminal").unwrap();
     p.exp_string("x = 1").unwrap();
     p.exp_string(PROMPT).unwrap();
