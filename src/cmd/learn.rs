@@ -24,8 +24,7 @@ use crate::review;
 /// The embedded deny-first base profile (macOS), used when no profile is given.
 pub const EMBEDDED_BASE: &str = include_str!("../../learner/profiles/base.sb");
 pub const EMBEDDED_BASE_NAME: &str = "<embedded base.sb>";
-/// Its Linux sibling, for sessions captured with the Linux backend.
-pub const EMBEDDED_BASE_LINUX: &str = include_str!("../../learner/profiles/base-linux.sb");
+/// Its Linux sibling (`safehouse_learner::strace::LINUX_BASE_PROFILE`), for sessions captured with the Linux backend.
 pub const EMBEDDED_BASE_LINUX_NAME: &str = "<embedded base-linux.sb>";
 
 /// `safehouse learn [OPTIONS] -- <agent> [args]` or `safehouse learn --replay FILE...`
@@ -290,7 +289,7 @@ fn current_profile(args: &Args, context: &logs::SessionContext, params: &mut Vec
         set_param(params, "WORK_DIR", workdir);
     }
     let (name, text) = if context.platform.as_deref() == Some("linux") {
-        (EMBEDDED_BASE_LINUX_NAME, EMBEDDED_BASE_LINUX)
+        (EMBEDDED_BASE_LINUX_NAME, safehouse_learner::strace::LINUX_BASE_PROFILE)
     } else {
         (EMBEDDED_BASE_NAME, EMBEDDED_BASE)
     };
