@@ -17,15 +17,19 @@ pub enum Tri {
     True,
 }
 
-impl Tri {
-    pub fn not(self) -> Tri {
+impl std::ops::Not for Tri {
+    type Output = Tri;
+
+    fn not(self) -> Tri {
         match self {
             Tri::False => Tri::True,
             Tri::True => Tri::False,
             Tri::Unknown => Tri::Unknown,
         }
     }
+}
 
+impl Tri {
     fn from_bool(b: bool) -> Tri {
         if b {
             Tri::True
@@ -157,7 +161,7 @@ impl Filter {
                 }
                 acc
             }
-            Filter::Not(f) => f.eval(q).not(),
+            Filter::Not(f) => !f.eval(q),
             Filter::Path(m) => match &q.target.kind {
                 TargetKind::Path { path } | TargetKind::UnixSocket { path } | TargetKind::Ioctl { path, .. } => {
                     Tri::from_bool(m.matches(path))

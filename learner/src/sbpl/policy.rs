@@ -229,8 +229,8 @@ impl OpList {
                 }
             }
         }
-        self.complex.sort_by(|a, b| b.0.cmp(&a.0));
-        self.prefixes.sort_by(|a, b| b.1.cmp(&a.1));
+        self.complex.sort_by_key(|c| std::cmp::Reverse(c.0));
+        self.prefixes.sort_by_key(|p| std::cmp::Reverse(p.1));
     }
 
     /// Scan this list for `q`: the newest definitely matching position, and the positions newer
