@@ -365,3 +365,75 @@ fn a_recorded_linux_session_replays_with_the_linux_base() {
         .unwrap();
     assert!(String::from_utf8_lossy(&printed.stdout).contains("<embedded base-linux.sb>"), "{}", text(&printed));
 }
+
+/// A live capture's archive header carries the capture facts (`agent_started`, `stream_started`,
+/// `ended`, `exits`) that `audit` reads its evidence gaps from: a clean run shows no stream or exit
+/// gap, and an
+/// agent that fails without a denial is named by the exit-without-denial gap.
+#[test]
+fn live_archives_record_capture_facts_for_the_audit() {
+    if !have_strace("live_archives_record_capture_facts_for_the_audit") {
+        return;
+    }
+    let scratch = Scratch::new();
+    let archive_of = |agent: &str| -> (Value, PathBuf) {
+        // Without cargo's LD_LIBRARY_PATH the shell's library lookups are all in the base profile:
+        // a failing agent then has no denial of its own.
+        let output =
+            scratch.command().env_remove("LD_LIBRARY_PATH").args(["learn", "--json", "--", "sh", "-c", agent]).output().unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let line = stderr.lines().find(|l| l.contains("session archive: ")).unwrap_or_else(|| panic!("{stderr}"));
+        let path = PathBuf::from(line.split("session archive: ").nth(1).unwrap().trim());
+        let first = std::fs::read_to_string(&path).unwrap().lines().next().unwrap().to_string();
+        (serde_json::from_str(&first).unwrap(), path)
+    };
+    let audit_gaps = |archive: &PathBuf| -> Vec<Value> {
+        let output = scratch.command().args(["audit", "--json"]).arg(archive).output().unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&output)));
+        // `folded-duplicates` is left out: the Linux backend folds repeated accesses itself (one
+        // event with a count), which the audit reads as kernel folding; not a capture fact.
+        let gaps = report["gaps"].as_array().cloned().unwrap_or_default();
+        gaps.into_iter().filter(|g| g["kind"] != "folded-duplicates").collect::<Vec<_>>()
+    };
+
+    let (header, archive) = archive_of("cat notes.txt > /dev/null");
+    let context = &header["context"];
+    let time = |field: &str| {
+        let text = context[field].as_str().unwrap_or_else(|| panic!("no {field} in {header}"));
+        chrono::DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{field}: {e}"))
+    };
+    assert!(time("stream_started") <= time("agent_started"), "{header}");
+    assert!(time("agent_started") <= time("ended"), "{header}");
+    let exits = context["exits"].as_array().unwrap_or_else(|| panic!("no exits in {header}"));
+    assert_eq!(exits.len(), 1, "{header}");
+    assert_eq!(exits[0]["process"], "sh");
+    assert_eq!(exits[0]["status"], 0);
+    assert!(exits[0]["pid"].as_u64().is_some(), "{header}");
+    assert_eq!(audit_gaps(&archive), Vec::<Value>::new());
+
+    // A failing agent: its exit is recorded. Its own denials (the shell stats the workdir) explain
+    // it; with those taken away, the audit names the exit from what the header recorded.
+    let (header, archive) = archive_of("cat notes.txt > /dev/null; exit 3");
+    assert_eq!(header["context"]["exits"][0]["status"], 3, "{header}");
+    assert_eq!(audit_gaps(&archive), Vec::<Value>::new());
+    let agent_pid = header["context"]["exits"][0]["pid"].as_u64().unwrap();
+    let kept: String = std::fs::read_to_string(&archive)
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            !(v["action"] == "deny" && v["pid"].as_u64() == Some(agent_pid))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(kept.lines().count() >= 2, "the other events stay: {kept}");
+    let without_agent_denials = scratch.root.join("without-agent-denials.ndjson");
+    std::fs::write(&without_agent_denials, kept).unwrap();
+    let gaps = audit_gaps(&without_agent_denials);
+    let kinds: Vec<&str> = gaps.iter().map(|g| g["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["exit-without-denial"], "{gaps:?}");
+    let sample = gaps[0]["samples"][0].as_str().unwrap();
+    assert!(sample.starts_with("sh(") && sample.ends_with("exited with status 3"), "{sample}");
+}

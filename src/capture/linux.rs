@@ -113,6 +113,8 @@ impl Backend for Strace {
         args.extend(request.command.iter().cloned());
 
         sink.note(&format!("running {program} under strace"));
+        // strace follows the agent from its exec: the trace (our stream) starts with it.
+        let started = super::now();
         let child = duct::cmd(strace, &args)
             .dir(&workdir)
             .unchecked()
@@ -169,6 +171,7 @@ impl Backend for Strace {
             // What strace wrote before it was killed is still evidence.
             follower.read_available(|event| folder.add(decide(request, event)))?;
         }
+        let ended = super::now();
         let (tracer, delivered_lines) = follower.finish();
         folder.flush(sink)?;
 
@@ -196,6 +199,10 @@ impl Backend for Strace {
         let mut outcome = Outcome::new(status);
         outcome.problems = problems;
         outcome.attributed = folder.delivered;
+        outcome.facts.agent_started = Some(started);
+        outcome.facts.stream_started = Some(started);
+        outcome.facts.ended = Some(ended);
+        outcome.facts.exits.extend(outcome.status.exit_of(program, agent_pid));
         Ok(outcome)
     }
 }

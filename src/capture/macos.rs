@@ -204,6 +204,7 @@ impl Backend for SandboxExec {
             ));
         }
 
+        let stream_started = super::now();
         let start = chrono::Local::now();
         let mut args = self.sandbox_args(request, profile.path());
         args.push("--".to_string());
@@ -256,6 +257,7 @@ impl Backend for SandboxExec {
                 Next::Ended => {}
             }
         }
+        let ended = super::now();
         attribution.follow_tree();
         let status = outcome_status.unwrap_or(AgentStatus::Stopped);
 
@@ -309,6 +311,11 @@ impl Backend for SandboxExec {
         outcome.problems = problems;
         outcome.attributed = attribution.attributed;
         outcome.excluded = attribution.excluded;
+        // The stream was ready (or given up on) before the agent was started.
+        outcome.facts.stream_started = Some(stream_started);
+        outcome.facts.agent_started = Some(start.fixed_offset());
+        outcome.facts.ended = Some(ended);
+        outcome.facts.exits.extend(outcome.status.exit_of(program, Some(agent_pid)));
         if request.keep_profile {
             let (_, path) = profile.keep()?;
             outcome.kept_profile = Some(path);

@@ -14,10 +14,14 @@
 pub mod linux;
 pub mod macos;
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use anyhow::Context;
+use safehouse_learner::logs::ArchiveHeader;
+use safehouse_learner::report::audit::{ProcessExit, SessionFacts};
 use safehouse_learner::{Action, Event, Target};
 
 /// Everything a backend needs to run one agent session.
@@ -71,12 +75,56 @@ pub struct Outcome {
     pub excluded: u64,
     /// The reporting profile file, when `keep_profile` was asked.
     pub kept_profile: Option<PathBuf>,
+    /// When the agent and the report stream started, when the agent ended and how it exited:
+    /// written into the archive header, where `audit` reads its evidence gaps from.
+    pub facts: SessionFacts,
 }
 
 impl Outcome {
     pub fn new(status: AgentStatus) -> Outcome {
-        Outcome { status, problems: Vec::new(), attributed: 0, excluded: 0, kept_profile: None }
+        Outcome { status, problems: Vec::new(), attributed: 0, excluded: 0, kept_profile: None, facts: SessionFacts::default() }
     }
+}
+
+impl AgentStatus {
+    /// The agent's exit for [`SessionFacts::exits`] (a signal counts as `128 + signal`, as a
+    /// shell reports it); `None` when we stopped it ourselves.
+    pub fn exit_of(&self, program: &str, pid: Option<u32>) -> Option<ProcessExit> {
+        let status = match *self {
+            AgentStatus::Exited(code) => code,
+            AgentStatus::Signalled(signal) => 128 + signal,
+            AgentStatus::Stopped => return None,
+        };
+        let process = program.rsplit('/').next().unwrap_or(program).to_string();
+        Some(ProcessExit { process, pid, status })
+    }
+}
+
+/// The local time now, as archives record it.
+pub fn now() -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::Local::now().fixed_offset()
+}
+
+/// Complete the header of an archive written live: its first line is replaced by `header` with the
+/// capture `facts` added to its context (they are only known once the capture is over). The file
+/// is replaced atomically, so a failure leaves the archive as it was.
+pub fn complete_archive_header(path: &Path, header: &ArchiveHeader, facts: &SessionFacts) -> anyhow::Result<()> {
+    let mut header = header.clone();
+    if let serde_json::Value::Object(fields) = serde_json::to_value(facts)? {
+        header.context.extra.extend(fields);
+    }
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let events = match text.iter().position(|&b| b == b'\n') {
+        Some(end) => &text[end + 1..],
+        None => &[][..],
+    };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new().prefix(".safehouse-archive-").tempfile_in(dir)?;
+    serde_json::to_writer(&mut temp, &header)?;
+    temp.write_all(b"\n")?;
+    temp.write_all(events)?;
+    temp.persist(path).map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
+    Ok(())
 }
 
 /// A live capture backend.

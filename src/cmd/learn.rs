@@ -510,6 +510,9 @@ fn capture_live(
     let outcome = backend.capture(&request, &mut sink);
     interrupts.capture_done();
     let outcome = outcome?;
+    if let Err(e) = capture::complete_archive_header(&archive_path, &header, &outcome.facts) {
+        eprintln!("safehouse: warning: the archive header lacks the capture facts: {e:#}");
+    }
     for problem in &outcome.problems {
         eprintln!("safehouse: warning: {problem}");
     }
