@@ -327,3 +327,82 @@ fn safehouse_modules_that_cover_proposals_are_named() {
     }
     assert!(stderr(&out).contains("module broken is not offered"), "{}", stderr(&out));
 }
+
+#[test]
+fn tiers_files_extend_the_sensitivity_tiers_and_a_bad_line_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let grants = |learned: &Value| -> Vec<String> {
+        learned["proposals"].as_array().unwrap().iter().map(|p| p["grant"]["sbpl"].as_str().unwrap().to_string()).collect()
+    };
+    let plain = json(&learn(&["--json", "--replay", SESSION_1]));
+    assert!(grants(&plain).iter().any(|g| g.contains("\"/.npm\"")), "{:?}", grants(&plain));
+
+    let tiers = dir.path().join("team.tiers");
+    std::fs::write(&tiers, "# our npm cache holds tokens\nnever  ~/.npm/**  # npm cache with tokens\n").unwrap();
+    let tiers_arg = tiers.to_str().unwrap();
+    let learned = json(&learn(&["--json", "--tiers", tiers_arg, "--replay", SESSION_1]));
+    assert!(!grants(&learned).iter().any(|g| g.contains("/.npm")), "{:?}", grants(&learned));
+    let npm_secrets: Vec<&Value> = learned["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["tier"]["pattern"] == "~/.npm/**")
+        .collect();
+    assert!(!npm_secrets.is_empty(), "{}", learned["secrets"]);
+    assert!(npm_secrets.iter().all(|s| s["tier"]["note"] == "npm cache with tokens"), "{npm_secrets:?}");
+
+    let bad = dir.path().join("bad.tiers");
+    std::fs::write(&bad, "review ~/.config/**\nbogus ~/.x\n").unwrap();
+    let overlay = dir.path().join("overlay.sb");
+    let out = learn(&["--yes", "--tiers", tiers_arg, "--tiers", bad.to_str().unwrap(), "--output", overlay.to_str().unwrap(), "--replay", SESSION_1]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("{}:2:1: expected", bad.display())), "{}", stderr(&out));
+    assert!(!overlay.exists());
+}
+
+/// On a live run the learner lists real directories: a subpath proposal says how many existing
+/// entries it would open that the agent never touched, and the literal alternative opens none.
+#[cfg(target_os = "linux")]
+#[test]
+fn live_proposals_carry_the_widening_figure_from_the_file_system() {
+    let strace = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join("strace").is_file())).unwrap_or(false);
+    if !strace {
+        eprintln!("SKIPPED live_proposals_carry_the_widening_figure_from_the_file_system: strace is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    let (home, work) = (root.join("home"), root.join("work"));
+    let cache = home.join(".cache/tool");
+    std::fs::create_dir_all(cache.join("unread-dir")).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    for name in ["a", "b", "c", "unread", "unread-dir/inner"] {
+        std::fs::write(cache.join(name), name).unwrap();
+    }
+    let script = format!("cat {0}/a {0}/b {0}/c > /dev/null", cache.display());
+    let out = Command::new(env!("CARGO_BIN_EXE_safehouse"))
+        .current_dir(&work)
+        .env("HOME", &home)
+        .env("PATH", "/usr/bin:/bin")
+        .env("NO_COLOR", "1")
+        .env("XDG_STATE_HOME", root.join("state"))
+        .env("XDG_CONFIG_HOME", root.join("config"))
+        .env_remove("SAFEHOUSE_POLICY_CMD")
+        .stdin(Stdio::null())
+        .args(["learn", "--json", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let learned = json(&out);
+    let proposal = learned["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["grant"]["sbpl"] == "(allow file-read* (home-subpath \"/.cache/tool\"))")
+        .unwrap_or_else(|| panic!("no subpath proposal: {learned}"));
+    // `unread`, `unread-dir` and `unread-dir/inner`: what the subpath opens beyond the evidence.
+    assert_eq!(proposal["widening"]["unobserved"], 3, "{proposal}");
+    assert!(proposal["widening"].get("assumed").is_none(), "{proposal}");
+    let literal = &proposal["alternatives"][0];
+    assert!(literal["grant"]["sbpl"].as_str().unwrap().contains("(home-literal \"/.cache/tool/a\")"), "{literal}");
+    assert_eq!(literal["widening"]["unobserved"], 0, "{literal}");
+}

@@ -85,6 +85,11 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<String>,
 
+    /// Extra sensitivity tiers (repeatable; `TIER[:CLASS,...] PATTERN [# note]` lines), added to
+    /// the built-in ones: `never` locations are not proposed, `review` ones need confirmation.
+    #[arg(long, value_name = "FILE")]
+    pub tiers: Vec<PathBuf>,
+
     /// The agent to run and its arguments.
     #[arg(last = true, value_name = "AGENT")]
     pub command: Vec<String>,
@@ -99,6 +104,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut params = parse_params(&args.params)?;
     let live = args.replay.is_empty() && !args.command.is_empty();
+    // Read before anything runs: a bad tiers line stops here, with its `file:line:col`.
+    let mut tiers = learner::Tiers::builtin();
+    for path in &args.tiers {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read tiers {}", path.display()))?;
+        if let Err(e) = tiers.extend_from_text(&path.display().to_string(), &text) {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    }
 
     // Recorded sessions are read completely first: a bad file stops everything before any write.
     let replayed = if args.replay.is_empty() { None } else { Some(read_replay(&args.replay)?) };
@@ -132,7 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for (name, err) in &broken {
         eprintln!("safehouse: module {name} is not offered: {err}");
     }
-    let learned = learn(&policy, &learner_context, &sessions, live, &compiled_modules);
+    let learned = learn(&policy, &learner_context, &sessions, live, &compiled_modules, tiers);
     if args.json {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, &learned)?;
@@ -702,13 +716,18 @@ fn temp_root(path: &str) -> Option<&str> {
 }
 
 /// Lists real directories, so the learner can say what a wider rule would newly open.
-struct LocalFs;
+struct LocalFs {
+    /// At most this many entries per listing: one past the learner's walk budget, so a huge
+    /// directory ends the walk (the figure is then marked truncated) without being read whole.
+    max_entries: usize,
+}
 
 impl learner::FsOracle for LocalFs {
     fn list_dir(&self, dir: &str) -> Option<Vec<learner::DirEntry>> {
         let entries = std::fs::read_dir(dir).ok()?;
         let mut out: Vec<learner::DirEntry> = entries
             .filter_map(Result::ok)
+            .take(self.max_entries)
             .map(|e| learner::DirEntry {
                 name: e.file_name().to_string_lossy().into_owned(),
                 is_dir: e.file_type().map(|t| t.is_dir()).unwrap_or(false),
@@ -751,6 +770,7 @@ fn learn(
     sessions: &[Session],
     live: bool,
     modules: &[learner::CompiledModule],
+    tiers: learner::Tiers,
 ) -> Learned {
     let mut learner = learner::Learner::new();
     for session in sessions {
@@ -759,11 +779,12 @@ fn learn(
             learner.observe(event);
         }
     }
-    let oracle = LocalFs;
     let mut options = learner::LearnOptions {
+        tiers,
         modules: modules.iter().map(|m| m.as_module_policy()).collect(),
         ..learner::LearnOptions::default()
     };
+    let oracle = LocalFs { max_entries: options.oracle_budget + 1 };
     // Listing directories is only meaningful on the machine the session ran on.
     if live || context.home.as_deref().is_some_and(|h| Path::new(h).is_dir()) {
         options.oracle = Some(&oracle);
