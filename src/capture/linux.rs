@@ -31,7 +31,7 @@ use indexmap::IndexMap;
 use safehouse_learner::strace::{strace_options, Tracer};
 use safehouse_learner::Event;
 
-use super::{AgentStatus, Backend, Outcome, Request, Sink};
+use super::{send_signal, status_of, AgentStatus, Backend, Outcome, Request, Sink};
 
 /// Identical events within one window are delivered once, with their count.
 const FOLD_WINDOW: Duration = Duration::from_millis(250);
@@ -332,20 +332,6 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-fn status_of(status: &std::process::ExitStatus) -> AgentStatus {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => AgentStatus::Exited(code),
-        (None, Some(signal)) => AgentStatus::Signalled(signal),
-        (None, None) => AgentStatus::Exited(-1),
-    }
-}
-
-fn send_signal(pid: u32, signal: libc::c_int) {
-    // SAFETY: plain kill(2) on the agent we started.
-    unsafe { libc::kill(pid as libc::pid_t, signal) };
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use safehouse_learner::Event;
 
-use super::{AgentStatus, Backend, Outcome, Request, Sink};
+use super::{send_signal, status_of, AgentStatus, Backend, Outcome, Request, Sink};
 
 /// The predicate Codex and Chromium use: kernel Sandbox reports whichever way they are tagged.
 pub const PREDICATE: &str =
@@ -554,20 +554,6 @@ impl Multiset {
         }
         missing
     }
-}
-
-fn status_of(status: &std::process::ExitStatus) -> AgentStatus {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => AgentStatus::Exited(code),
-        (None, Some(signal)) => AgentStatus::Signalled(signal),
-        (None, None) => AgentStatus::Exited(-1),
-    }
-}
-
-fn send_signal(pid: u32, signal: libc::c_int) {
-    // SAFETY: plain kill(2) on the child we started.
-    unsafe { libc::kill(pid as libc::pid_t, signal) };
 }
 
 fn env_path(var: &str, default: &str) -> PathBuf {

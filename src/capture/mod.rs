@@ -100,6 +100,22 @@ impl AgentStatus {
     }
 }
 
+/// How a child we spawned ended, as the capture backends report it.
+pub(crate) fn status_of(status: &std::process::ExitStatus) -> AgentStatus {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => AgentStatus::Exited(code),
+        (None, Some(signal)) => AgentStatus::Signalled(signal),
+        (None, None) => AgentStatus::Exited(-1),
+    }
+}
+
+/// Send `signal` to a process the capture started (the agent, or one of its traced children).
+pub(crate) fn send_signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: plain kill(2) on a pid we started; a stale pid only yields ESRCH.
+    unsafe { libc::kill(pid as libc::pid_t, signal) };
+}
+
 /// The local time now, as archives record it.
 pub fn now() -> chrono::DateTime<chrono::FixedOffset> {
     chrono::Local::now().fixed_offset()
