@@ -36,20 +36,8 @@ fn read_archive(path: &Path) -> Archive {
         events.push(e.unwrap_or_else(|e| panic!("{e}")));
     }
     let header = reader.archive_header().expect("a session archive").clone();
-    let c = header.context;
-    let temp_roots = c
-        .extra
-        .get("temp_roots")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
-    let ctx = SessionContext {
-        home: c.home,
-        workdir: c.workdir,
-        temp_roots,
-        command: c.command.unwrap_or_default(),
-        path_dirs: Vec::new(),
-    };
+    // The header's context is the learner's own type: recorded temp roots read straight in.
+    let ctx = SessionContext { path_dirs: Vec::new(), ..header.context };
     Archive { ctx, events }
 }
 

@@ -84,7 +84,7 @@ fn run(events: u64, distinct: u64) {
         workdir: Some(WORK.into()),
         temp_roots: vec!["/private/var/folders/7x/k2m9q1vn5d3c8b1w0000gn/T".into()],
         command: vec!["claude".into()],
-        path_dirs: Vec::new(),
+        ..SessionContext::default()
     };
     let start_rss = peak_rss_kb();
     let base = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00+01:00").unwrap();

@@ -157,7 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(h) = &header {
             ctx.home = h.context.home.clone();
             ctx.workdir = h.context.workdir.clone();
-            ctx.command = h.context.command.clone().unwrap_or_default();
+            ctx.command = h.context.command.clone();
             learning = h.context.tag.is_some();
             let extra = serde_json::Value::Object(h.context.extra.clone().into_iter().collect());
             facts = serde_json::from_value(extra).unwrap_or_default();

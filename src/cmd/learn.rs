@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use safehouse_learner::learn::{self as learner, Learned, Proposal, Tier};
 use safehouse_learner::sbpl::{self, Policy, SourceFile, Verdict};
-use safehouse_learner::{logs, Action, Event, Target};
+use safehouse_learner::{logs, Action, Event, SessionContext, Target};
 
 use crate::capture::{self, AgentStatus};
 use crate::overlay::{self, OverlayFile};
@@ -268,7 +268,7 @@ fn set_param(params: &mut Vec<(String, String)>, name: &str, value: &str) {
 
 /// The profile sources in order: `--profile` files, else `--policy-cmd` output, else the embedded base
 /// (which gets HOME_DIR and WORK_DIR from the session unless `-D` set them).
-fn current_profile(args: &Args, context: &logs::SessionContext, params: &mut Vec<(String, String)>) -> anyhow::Result<Vec<SourceFile>> {
+fn current_profile(args: &Args, context: &SessionContext, params: &mut Vec<(String, String)>) -> anyhow::Result<Vec<SourceFile>> {
     if !args.profiles.is_empty() {
         return args
             .profiles
@@ -319,7 +319,7 @@ fn with_overlay(base: &[SourceFile], overlay: &OverlayFile) -> Vec<SourceFile> {
     sources
 }
 
-fn print_profile(base: &[SourceFile], params: &[(String, String)], args: &Args, context: &logs::SessionContext) -> anyhow::Result<ExitCode> {
+fn print_profile(base: &[SourceFile], params: &[(String, String)], args: &Args, context: &SessionContext) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for (name, value) in params {
         writeln!(out, ";; -D {name}={value}")?;
@@ -340,7 +340,7 @@ fn print_profile(base: &[SourceFile], params: &[(String, String)], args: &Args, 
     Ok(ExitCode::SUCCESS)
 }
 
-fn reporting_profile(base: &[SourceFile], tag: &str, context: &logs::SessionContext) -> anyhow::Result<String> {
+fn reporting_profile(base: &[SourceFile], tag: &str, context: &SessionContext) -> anyhow::Result<String> {
     let floor = safehouse_learner::reporting::Floor { home: context.home.clone() };
     safehouse_learner::reporting::reporting_profile(base, tag, &floor).map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -349,11 +349,10 @@ fn reporting_profile(base: &[SourceFile], tag: &str, context: &logs::SessionCont
 // Sessions: replayed or captured
 // ---------------------------------------------------------------------------------------------
 
-fn agent_name(context: &logs::SessionContext) -> String {
+fn agent_name(context: &SessionContext) -> String {
     context
         .command
-        .as_ref()
-        .and_then(|c| c.first())
+        .first()
         .and_then(|p| Path::new(p).file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "replay".to_string())
@@ -362,7 +361,7 @@ fn agent_name(context: &logs::SessionContext) -> String {
 /// One observed session: its events and what is known about it.
 pub struct Session {
     pub name: String,
-    pub context: logs::SessionContext,
+    pub context: SessionContext,
     pub events: Vec<Event>,
 }
 
@@ -397,17 +396,19 @@ fn read_replay(paths: &[PathBuf]) -> anyhow::Result<Vec<Session>> {
 
 /// The session's home and workdir: flags first, then what the archives recorded, then this
 /// process's environment (live capture only: a replayed raw log says nothing about them).
-fn session_context(args: &Args, replayed: Option<&Vec<Session>>) -> anyhow::Result<logs::SessionContext> {
-    let recorded = |field: fn(&logs::SessionContext) -> Option<String>| {
+fn session_context(args: &Args, replayed: Option<&Vec<Session>>) -> anyhow::Result<SessionContext> {
+    let recorded = |field: fn(&SessionContext) -> Option<String>| {
         replayed.and_then(|sessions| sessions.iter().find_map(|s| field(&s.context)))
     };
-    let mut context = logs::SessionContext::default();
+    let mut context = SessionContext::default();
     context.home = args.home.clone().or_else(|| recorded(|c| c.home.clone()));
     context.workdir = args.workdir.clone().or_else(|| recorded(|c| c.workdir.clone()));
     context.command = if args.command.is_empty() {
-        replayed.and_then(|sessions| sessions.iter().find_map(|s| s.context.command.clone()))
+        replayed
+            .and_then(|sessions| sessions.iter().map(|s| &s.context.command).find(|c| !c.is_empty()).cloned())
+            .unwrap_or_default()
     } else {
-        Some(args.command.clone())
+        args.command.clone()
     };
     context.platform = recorded(|c| c.platform.clone());
     if replayed.is_none() {
@@ -468,7 +469,7 @@ fn capture_live(
     args: &Args,
     sources: &[SourceFile],
     params: &[(String, String)],
-    context: &logs::SessionContext,
+    context: &SessionContext,
     agent: &str,
     mode: RunMode,
 ) -> anyhow::Result<Live> {
@@ -551,7 +552,7 @@ fn verify(
     args: &Args,
     enforcing: &[SourceFile],
     params: &[(String, String)],
-    context: &logs::SessionContext,
+    context: &SessionContext,
     agent: &str,
     expected: &BTreeSet<String>,
     seen_while_learning: &BTreeSet<(String, String)>,
@@ -665,7 +666,9 @@ fn policy_allows(policy: &Policy, operation: &str, target: &Target) -> bool {
     policy.decide(operation, target).verdict != Verdict::Deny
 }
 
-fn learner_context(context: &logs::SessionContext, sessions: &[Session], live: bool) -> learner::SessionContext {
+/// The session context completed with what the learner also needs: temp roots seen in the events
+/// and (live only) this machine's PATH.
+fn learner_context(context: &SessionContext, sessions: &[Session], live: bool) -> SessionContext {
     // Per-user temp roots seen in the events (`/private/var/folders/xx/yyyy/T`).
     let mut temp_roots: Vec<String> = Vec::new();
     for event in sessions.iter().flat_map(|s| &s.events) {
@@ -693,13 +696,7 @@ fn learner_context(context: &logs::SessionContext, sessions: &[Session], live: b
     } else {
         Vec::new()
     };
-    learner::SessionContext {
-        home: context.home.clone(),
-        workdir: context.workdir.clone(),
-        temp_roots,
-        command: context.command.clone().unwrap_or_default(),
-        path_dirs,
-    }
+    SessionContext { temp_roots, path_dirs, ..context.clone() }
 }
 
 /// `/private/var/folders/q7/x1y2.../T` of a path under it.
@@ -766,7 +763,7 @@ fn read_modules(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
 
 fn learn(
     policy: &Policy,
-    context: &learner::SessionContext,
+    context: &SessionContext,
     sessions: &[Session],
     live: bool,
     modules: &[learner::CompiledModule],
@@ -912,7 +909,7 @@ struct Checker<'a> {
     sources: &'a [SourceFile],
     params: &'a [(String, String)],
     learned: &'a Learned,
-    context: &'a learner::SessionContext,
+    context: &'a SessionContext,
     /// Distinct (operation, target) the current policy does not allow.
     denied: &'a [(String, Target)],
 }

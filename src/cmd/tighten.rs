@@ -667,10 +667,10 @@ fn capture_usage(args: &Args, loaded: &Loaded) -> anyhow::Result<Result<PathBuf,
         Some(w) => PathBuf::from(w),
         None => std::env::current_dir()?,
     };
-    let context = logs::SessionContext {
+    let context = SessionContext {
         home: args.home.clone().or_else(|| std::env::var("HOME").ok()),
         workdir: Some(workdir.display().to_string()),
-        command: Some(args.command.clone()),
+        command: args.command.clone(),
         platform: Some(std::env::consts::OS.to_string()),
         ..Default::default()
     };

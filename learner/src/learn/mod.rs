@@ -39,25 +39,7 @@ pub use grant::{Anchor, Filter, Grant, GrantMatcher, PathMatch};
 pub use render::{helper_prelude, render_overlay};
 pub use tiers::{Tier, TierMatch, TierRule, Tiers};
 
-/// Where the session ran: the roots grants are written relative to.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionContext {
-    /// HOME (absolute, canonical). Rules under it use `home-*` helpers.
-    #[serde(default)]
-    pub home: Option<String>,
-    /// The selected workdir. Rules under it use `workdir-*` helpers.
-    #[serde(default)]
-    pub workdir: Option<String>,
-    /// Per-user temp roots (`/private/var/folders/xx/yyyy/T`, ...), canonical.
-    #[serde(default)]
-    pub temp_roots: Vec<String>,
-    /// The agent command line.
-    #[serde(default)]
-    pub command: Vec<String>,
-    /// Directories on the user's PATH: a write there is review-tier.
-    #[serde(default)]
-    pub path_dirs: Vec<String>,
-}
+pub use crate::context::SessionContext;
 
 /// A named, complete session (for the [`learn`] convenience function).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

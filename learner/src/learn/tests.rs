@@ -9,7 +9,7 @@ pub(crate) fn ctx() -> SessionContext {
         workdir: Some("/Users/a/src/p".into()),
         temp_roots: vec!["/private/var/folders/zz/zyxvpxvq6csfxvn_n0000000000000/T".into()],
         command: vec!["claude".into()],
-        path_dirs: vec![],
+        ..SessionContext::default()
     }
 }
 

@@ -14,9 +14,9 @@
 use std::io::{self, Write};
 
 use chrono::{DateTime, FixedOffset};
-use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+pub use crate::context::SessionContext;
 use crate::event::Event;
 
 /// The archive format version this code writes and the newest it reads.
@@ -38,29 +38,6 @@ impl ArchiveHeader {
     pub fn new(created: Option<DateTime<FixedOffset>>, context: SessionContext) -> ArchiveHeader {
         ArchiveHeader { safehouse_archive: ARCHIVE_VERSION, created, context }
     }
-}
-
-/// What was known about the session when it was captured. Every field is optional.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SessionContext {
-    /// The user's home directory (lets the learner write `(param "HOME")`-relative grants).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub home: Option<String>,
-    /// The agent's working directory (the project).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workdir: Option<String>,
-    /// The agent command line.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<Vec<String>>,
-    /// `macos` (unified log) or `linux` (strace).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
-    /// The `(with message ...)` tag the session's profile carried, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tag: Option<String>,
-    /// Fields written by newer versions or other tools, kept as they were.
-    #[serde(flatten)]
-    pub extra: IndexMap<String, serde_json::Value>,
 }
 
 /// Writes an archive one event at a time, flushing after each so a live capture that is killed
