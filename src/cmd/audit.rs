@@ -162,6 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let extra = serde_json::Value::Object(h.context.extra.clone().into_iter().collect());
             facts = serde_json::from_value(extra).unwrap_or_default();
             facts.learning = learning;
+            facts.traced = h.context.platform.as_deref() == Some("linux");
         }
         if args.home.is_some() {
             ctx.home = args.home.clone();

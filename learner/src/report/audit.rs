@@ -115,6 +115,10 @@ pub struct SessionFacts {
     /// deny turned into a reporting allow, so its allowed reports are accesses the policy denies.
     #[serde(skip)]
     pub learning: bool,
+    /// A Linux capture: strace sees every call, and the capture itself folds identical accesses
+    /// into one record with a count (the kernel folds nothing there).
+    #[serde(skip)]
+    pub traced: bool,
 }
 
 /// The audit of one or more sessions. Field names are a public interface.
@@ -510,8 +514,10 @@ impl Auditor {
                 session: name.clone(),
                 count: s.folded_reports,
                 detail: format!(
-                    "{} reports were folded by the kernel into {} records: their times and order are not known",
-                    s.folded_reports, s.folded_records
+                    "{} reports were folded by {} into {} records: their times and order are not known",
+                    s.folded_reports,
+                    if s.facts.traced { "the Linux capture" } else { "the kernel" },
+                    s.folded_records
                 ),
                 samples: s.folded_samples,
             });
@@ -751,6 +757,7 @@ mod tests {
                     ProcessExit { process: "cat".into(), pid: Some(12), status: 1 },
                 ],
                 learning: false,
+                traced: false,
             },
             None,
         );
