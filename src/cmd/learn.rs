@@ -131,22 +131,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let policy_sources = with_overlay(&base, &overlay_file);
     let policy = compile(&policy_sources, &params).context("the current profile does not compile")?;
 
-    let sessions = match replayed {
-        Some(sessions) => sessions,
+    let observed = match replayed {
+        Some(replayed) => replayed.observed,
         None => match capture_live(&args, &policy_sources, &params, &context, &agent, RunMode::Learn)? {
-            Live::Captured(session) => vec![*session],
+            Live::Captured(session) => {
+                let mut observed = Observed::default();
+                observed.begin_session(session.name.clone());
+                session.events.iter().for_each(|e| observed.observe(e));
+                observed
+            }
             Live::Stopped(code) => return Ok(code),
         },
     };
 
-    let learner_context = learner_context(&context, &sessions, live);
+    let learner_context = learner_context(&context, &observed, live);
     let modules = read_modules(&args.modules)?;
     let sbpl_params: sbpl::Params = params.iter().cloned().collect();
     let (compiled_modules, broken) = learner::compile_modules(&policy_sources, &sbpl_params, &modules);
     for (name, err) in &broken {
         eprintln!("safehouse: module {name} is not offered: {err}");
     }
-    let learned = learn(&policy, &learner_context, &sessions, live, &compiled_modules, tiers);
+    let learned = learn(&policy, &learner_context, &observed.learner, live, &compiled_modules, tiers);
     if args.json {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, &learned)?;
@@ -155,7 +160,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let color = use_color();
-    print_summary(&learned, &sessions, color);
+    print_summary(&learned, observed.learner.session_count(), color);
     if learned.proposals.is_empty() {
         eprintln!("nothing to propose: the current profile already allows everything these sessions did.");
         return Ok(ExitCode::SUCCESS);
@@ -173,7 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map(|item| if item.safe { review::Decision::Accepted(item.proposed) } else { review::Decision::Skipped })
             .collect()
     } else {
-        let denied = denied_accesses(&policy, &sessions);
+        let denied = denied_accesses(&policy, &observed.learner);
         let checker = Checker { sources: &policy_sources, params: &params, learned: &learned, context: &learner_context, denied: &denied };
         let stdin = std::io::stdin();
         let mut input = stdin.lock();
@@ -241,7 +246,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             expected.extend(denial.evidence.samples.iter().cloned());
         }
         let seen: BTreeSet<(String, String)> =
-            sessions.iter().flat_map(|s| &s.events).map(|e| (e.operation.clone(), e.target.raw.clone())).collect();
+            observed.learner.accesses().map(|(operation, target)| (operation.to_string(), target.raw.clone())).collect();
         return verify(&args, &enforcing, &params, &context, &agent, &expected, &seen);
     }
     Ok(ExitCode::SUCCESS)
@@ -358,55 +363,80 @@ fn agent_name(context: &SessionContext) -> String {
         .unwrap_or_else(|| "replay".to_string())
 }
 
-/// One observed session: its events and what is known about it.
+/// One live-captured session: its archive's name and its events.
 pub struct Session {
     pub name: String,
-    pub context: SessionContext,
     pub events: Vec<Event>,
+}
+
+/// Recorded sessions, streamed into the learner as they are read (events are not kept: a
+/// million-event replay would otherwise hold every event twice).
+struct Replayed {
+    /// What each archive header recorded (default for raw logs), in `--replay` order.
+    contexts: Vec<SessionContext>,
+    observed: Observed,
+}
+
+/// Events folded into the learner, and the per-user temp roots seen among their paths.
+#[derive(Default)]
+struct Observed {
+    learner: learner::Learner,
+    temp_roots: Vec<String>,
+}
+
+impl Observed {
+    fn begin_session(&mut self, name: String) {
+        self.learner.begin_session(name);
+    }
+
+    fn observe(&mut self, event: &Event) {
+        if let Some(root) = event.target.path_str().and_then(temp_root) {
+            if !self.temp_roots.iter().any(|r| r == root) {
+                self.temp_roots.push(root.to_string());
+            }
+        }
+        self.learner.observe(event);
+    }
 }
 
 /// Read every `--replay` file completely before anything else happens: a bad file is an error
 /// (with `file:line:col` for archives) and nothing is written.
-fn read_replay(paths: &[PathBuf]) -> anyhow::Result<Vec<Session>> {
+fn read_replay(paths: &[PathBuf]) -> anyhow::Result<Replayed> {
     let progress = std::io::stderr().is_terminal();
-    let mut sessions = Vec::new();
+    let mut replayed = Replayed { contexts: Vec::new(), observed: Observed::default() };
     for path in paths {
         let name = path.display().to_string();
         let file = std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
         let mut reader = logs::open_events(std::io::BufReader::with_capacity(256 * 1024, file), &name)?;
-        let mut events = Vec::new();
+        replayed.observed.begin_session(name.clone());
+        let mut events = 0usize;
         for item in &mut reader {
-            let event = item?;
-            events.push(event);
-            if progress && events.len() % 100_000 == 0 {
-                eprint!("\rsafehouse: reading {name}: {} events", events.len());
+            replayed.observed.observe(&item?);
+            events += 1;
+            if progress && events % 100_000 == 0 {
+                eprint!("\rsafehouse: reading {name}: {events} events");
             }
         }
-        if progress && events.len() >= 100_000 {
+        if progress && events >= 100_000 {
             eprintln!();
         }
-        if events.is_empty() {
+        if events == 0 {
             anyhow::bail!("{name}: no Sandbox reports found ({})", reader.stats());
         }
-        let context = reader.archive_header().map(|h| h.context.clone()).unwrap_or_default();
-        sessions.push(Session { name, context, events });
+        replayed.contexts.push(reader.archive_header().map(|h| h.context.clone()).unwrap_or_default());
     }
-    Ok(sessions)
+    Ok(replayed)
 }
 
 /// The session's home and workdir: flags first, then what the archives recorded, then this
 /// process's environment (live capture only: a replayed raw log says nothing about them).
-fn session_context(args: &Args, replayed: Option<&Vec<Session>>) -> anyhow::Result<SessionContext> {
-    let recorded = |field: fn(&SessionContext) -> Option<String>| {
-        replayed.and_then(|sessions| sessions.iter().find_map(|s| field(&s.context)))
-    };
+fn session_context(args: &Args, replayed: Option<&Replayed>) -> anyhow::Result<SessionContext> {
+    let recorded = |field: fn(&SessionContext) -> Option<String>| replayed.and_then(|r| r.contexts.iter().find_map(field));
     let mut context = SessionContext::default();
     context.home = args.home.clone().or_else(|| recorded(|c| c.home.clone()));
     context.workdir = args.workdir.clone().or_else(|| recorded(|c| c.workdir.clone()));
     context.command = if args.command.is_empty() {
-        replayed
-            .and_then(|sessions| sessions.iter().map(|s| &s.context.command).find(|c| !c.is_empty()).cloned())
-            .unwrap_or_default()
+        replayed.and_then(|r| r.contexts.iter().map(|c| &c.command).find(|c| !c.is_empty()).cloned()).unwrap_or_default()
     } else {
         args.command.clone()
     };
@@ -504,9 +534,8 @@ fn capture_live(
         chrono::Local::now().format("%Y%m%dT%H%M%S"),
         overlay::file_safe(agent)
     ));
-    let mut recorded = context.clone();
-    recorded.tag = Some(tag.clone());
-    let header = logs::ArchiveHeader::new(Some(chrono::Local::now().fixed_offset()), recorded.clone());
+    let recorded = SessionContext { tag: Some(tag.clone()), ..context.clone() };
+    let header = logs::ArchiveHeader::new(Some(chrono::Local::now().fixed_offset()), recorded);
     let file = std::fs::File::create(&archive_path).with_context(|| format!("cannot create {}", archive_path.display()))?;
     let archive = logs::ArchiveWriter::new(file, &header)?;
     eprintln!("safehouse: session archive: {}", archive_path.display());
@@ -544,7 +573,7 @@ fn capture_live(
         eprintln!("safehouse: stopped; review later with: safehouse learn --replay {}", archive_path.display());
         return Ok(Live::Stopped(ExitCode::from(130)));
     }
-    Ok(Live::Captured(Box::new(Session { name: archive_path.display().to_string(), context: recorded, events: sink.events })))
+    Ok(Live::Captured(Box::new(Session { name: archive_path.display().to_string(), events: sink.events })))
 }
 
 /// `--verify`: the same command under the enforcing profile plus the new overlay; every denial is new.
@@ -611,9 +640,9 @@ fn use_color() -> bool {
     std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
-fn print_summary(learned: &Learned, sessions: &[Session], color: bool) {
+fn print_summary(learned: &Learned, sessions: usize, color: bool) {
     let bold = |s: &str| if color { format!("\x1b[1m{s}\x1b[0m") } else { s.to_string() };
-    eprintln!("{}", bold(&format!("{} session(s): {} proposal(s)", sessions.len(), learned.proposals.len())));
+    eprintln!("{}", bold(&format!("{sessions} session(s): {} proposal(s)", learned.proposals.len())));
     for line in learned_notes(learned) {
         eprintln!("  {line}");
     }
@@ -668,18 +697,9 @@ fn policy_allows(policy: &Policy, operation: &str, target: &Target) -> bool {
 
 /// The session context completed with what the learner also needs: temp roots seen in the events
 /// and (live only) this machine's PATH.
-fn learner_context(context: &SessionContext, sessions: &[Session], live: bool) -> SessionContext {
+fn learner_context(context: &SessionContext, observed: &Observed, live: bool) -> SessionContext {
     // Per-user temp roots seen in the events (`/private/var/folders/xx/yyyy/T`).
-    let mut temp_roots: Vec<String> = Vec::new();
-    for event in sessions.iter().flat_map(|s| &s.events) {
-        if let Some(path) = event.target.path_str() {
-            if let Some(root) = temp_root(path) {
-                if !temp_roots.iter().any(|r| r == root) {
-                    temp_roots.push(root.to_string());
-                }
-            }
-        }
-    }
+    let mut temp_roots = observed.temp_roots.clone();
     if context.platform.as_deref() == Some("linux") {
         // Linux's per-user temp directory, when the user has one ($TMPDIR); /tmp itself is shared.
         if let Some(tmp) = std::env::var_os("TMPDIR").and_then(|t| std::fs::canonicalize(t).ok()) {
@@ -764,18 +784,11 @@ fn read_modules(paths: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
 fn learn(
     policy: &Policy,
     context: &SessionContext,
-    sessions: &[Session],
+    learner: &learner::Learner,
     live: bool,
     modules: &[learner::CompiledModule],
     tiers: learner::Tiers,
 ) -> Learned {
-    let mut learner = learner::Learner::new();
-    for session in sessions {
-        learner.begin_session(session.name.clone());
-        for event in &session.events {
-            learner.observe(event);
-        }
-    }
     let mut options = learner::LearnOptions {
         tiers,
         modules: modules.iter().map(|m| m.as_module_policy()).collect(),
@@ -943,12 +956,12 @@ impl review::EditChecker for Checker<'_> {
 }
 
 /// Distinct accesses the policy does not allow (what typed rules must cover).
-fn denied_accesses(policy: &Policy, sessions: &[Session]) -> Vec<(String, Target)> {
+fn denied_accesses(policy: &Policy, learner: &learner::Learner) -> Vec<(String, Target)> {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
-    for event in sessions.iter().flat_map(|s| &s.events) {
-        if seen.insert((event.operation.clone(), event.target.raw.clone())) && !policy_allows(policy, &event.operation, &event.target) {
-            out.push((event.operation.clone(), event.target.clone()));
+    for (operation, target) in learner.accesses() {
+        if seen.insert((operation, target.raw.as_str())) && !policy_allows(policy, operation, target) {
+            out.push((operation.to_string(), target.clone()));
         }
     }
     out

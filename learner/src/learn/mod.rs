@@ -564,6 +564,16 @@ impl Learner {
         self.obs.len()
     }
 
+    /// Every distinct access folded in so far (operation and target), first seen first.
+    pub fn accesses(&self) -> impl Iterator<Item = (&str, &Target)> + '_ {
+        self.obs.iter().map(|o| (o.operation.as_str(), &o.target))
+    }
+
+    /// The sessions begun so far.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
     /// Decide, classify, generalise and explain.
     pub fn learn(&self, policy: &dyn Decide, ctx: &SessionContext, options: &LearnOptions) -> Learned {
         let cx = Cx::new(self, ctx, options);
