@@ -31,7 +31,7 @@ use indexmap::IndexMap;
 use safehouse_learner::strace::{strace_options, Tracer};
 use safehouse_learner::Event;
 
-use super::{send_signal, status_of, AgentStatus, Backend, Outcome, Request, Sink};
+use super::{send_signal, status_of, with_default_interrupts, AgentStatus, Backend, Outcome, Request, Sink};
 
 /// Identical events within one window are delivered once, with their count.
 const FOLD_WINDOW: Duration = Duration::from_millis(250);
@@ -115,7 +115,7 @@ impl Backend for Strace {
         sink.note(&format!("running {program} under strace"));
         // strace follows the agent from its exec: the trace (our stream) starts with it.
         let started = super::now();
-        let child = duct::cmd(strace, &args)
+        let child = with_default_interrupts(duct::cmd(strace, &args))
             .dir(&workdir)
             .unchecked()
             .start()

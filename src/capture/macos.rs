@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use safehouse_learner::Event;
 
-use super::{send_signal, status_of, AgentStatus, Backend, Outcome, Request, Sink};
+use super::{send_signal, status_of, with_default_interrupts, AgentStatus, Backend, Outcome, Request, Sink};
 
 /// The predicate Codex and Chromium use: kernel Sandbox reports whichever way they are tagged.
 pub const PREDICATE: &str =
@@ -210,7 +210,7 @@ impl Backend for SandboxExec {
         args.push("--".to_string());
         args.extend(request.command.iter().cloned());
         sink.note(&format!("running {program} under the reporting profile"));
-        let agent = duct::cmd(&self.sandbox_exec, &args)
+        let agent = with_default_interrupts(duct::cmd(&self.sandbox_exec, &args))
             .dir(&request.workdir)
             .unchecked()
             .start()

@@ -116,6 +116,26 @@ pub(crate) fn send_signal(pid: u32, signal: libc::c_int) {
     unsafe { libc::kill(pid as libc::pid_t, signal) };
 }
 
+/// Start `expression` with SIGINT and SIGQUIT at their default dispositions in the child.
+///
+/// A process started with a signal ignored (a background job of a non-interactive shell, `nohup`)
+/// passes the ignored disposition on through exec, and a shell started that way cannot even trap
+/// it: the agent would never see the Ctrl-C we forward. The agent's process gets the defaults.
+pub(crate) fn with_default_interrupts(expression: duct::Expression) -> duct::Expression {
+    expression.before_spawn(|command| {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        Ok(())
+    })
+}
+
 /// The local time now, as archives record it.
 pub fn now() -> chrono::DateTime<chrono::FixedOffset> {
     chrono::Local::now().fixed_offset()
