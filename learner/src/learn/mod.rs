@@ -419,42 +419,8 @@ const NO_NEXT: u32 = u32::MAX;
 /// so flooding is not a concern; SipHash dominated the cost of `observe`).
 pub(crate) type FastHash = std::hash::BuildHasherDefault<FxHasher>;
 
-/// The multiply-rotate hash of rustc's `FxHasher`, over 8-byte words.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0xf135_7aea_2e62_a9c5;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes(c.try_into().unwrap());
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(buf)).wrapping_mul(K);
-        }
-        self.0 = (self.0.rotate_left(5) ^ bytes.len() as u64).wrapping_mul(K);
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0xf135_7aea_2e62_a9c5);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0xf135_7aea_2e62_a9c5);
-    }
-}
-
-impl std::fmt::Debug for FxHasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FxHasher")
-    }
-}
+/// rustc's Fx hash (see [`FastHash`]).
+pub(crate) use rustc_hash::FxHasher;
 
 impl Learner {
     pub fn new() -> Learner {

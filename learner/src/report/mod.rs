@@ -23,30 +23,7 @@ pub mod usage;
 /// learner's type, so every report names rules the same way.
 pub use crate::learn::RuleRef;
 
-/// A fast, deterministic hasher for the per-event lookups of reports (operation and target
-/// strings), where SipHash's DoS resistance buys nothing and costs most of the time. Iteration
-/// order of these maps never reaches output.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut h = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-        self.0 = h;
-    }
-}
-
-/// A `HashMap` with [`FxHasher`].
-pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+/// A `HashMap` with rustc's Fx hash, for the per-event lookups of reports (operation and target
+/// strings), where SipHash's flooding resistance buys nothing and costs most of the time.
+/// Iteration order of these maps never reaches output.
+pub(crate) type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;

@@ -6,38 +6,11 @@
 //! not in the table (a newer macOS, a typo in a query) get the parent their name implies: the
 //! longest `X*` operation that prefixes it, else `default`.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use crate::event::Action;
 
-/// A fast non-cryptographic hasher for the engine's string-keyed lookups (keys come from the
-/// profile and requests; no adversary gains from collisions beyond slowing one decision).
-#[derive(Default)]
-pub(crate) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut h = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            h = (h.rotate_left(5) ^ b as u64).wrapping_mul(K);
-        }
-        self.0 = h;
-    }
-}
-
-
-/// A `HashMap` with [`FxHasher`].
-pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// A `HashMap` with rustc's Fx hash: keys are operation names and paths from the profile and
+/// requests, where SipHash's flooding resistance buys nothing and costs most of a lookup.
+pub(crate) type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// Index of an operation in [`Operations`].
 pub type OpId = usize;
