@@ -190,12 +190,7 @@ impl Backend for Strace {
         if delivered_lines == 0 && !stopped {
             problems.push("strace wrote no trace: nothing was captured".to_string());
         }
-        match &status {
-            AgentStatus::Exited(0) => {}
-            AgentStatus::Exited(code) => problems.push(format!("the agent exited with status {code}")),
-            AgentStatus::Signalled(signal) => problems.push(format!("the agent was killed by signal {signal}")),
-            AgentStatus::Stopped => problems.push("stopped at once by a second interrupt".to_string()),
-        }
+        problems.extend(status.problem());
         let mut outcome = Outcome::new(status);
         outcome.problems = problems;
         outcome.attributed = folder.delivered;

@@ -301,12 +301,7 @@ impl Backend for SandboxExec {
             sink.note(&format!("the backfill recovered {} report(s) the stream missed", attribution.recovered));
         }
 
-        match &status {
-            AgentStatus::Exited(0) => {}
-            AgentStatus::Exited(code) => problems.push(format!("the agent exited with status {code}")),
-            AgentStatus::Signalled(signal) => problems.push(format!("the agent was killed by signal {signal}")),
-            AgentStatus::Stopped => problems.push("stopped at once by a second interrupt".to_string()),
-        }
+        problems.extend(status.problem());
         let mut outcome = Outcome::new(status);
         outcome.problems = problems;
         outcome.attributed = attribution.attributed;

@@ -64,6 +64,18 @@ pub enum AgentStatus {
     Stopped,
 }
 
+impl AgentStatus {
+    /// What to tell the user about this ending, if it was not a clean exit.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            AgentStatus::Exited(0) => None,
+            AgentStatus::Exited(code) => Some(format!("the agent exited with status {code}")),
+            AgentStatus::Signalled(signal) => Some(format!("the agent was killed by signal {signal}")),
+            AgentStatus::Stopped => Some("stopped at once by a second interrupt".to_string()),
+        }
+    }
+}
+
 /// The result of a capture. Problems do not discard what was captured: the caller still reviews it.
 #[derive(Debug, Clone)]
 pub struct Outcome {
