@@ -638,22 +638,7 @@ impl<'c, 'a> Trie<'c, 'a> {
             }
             a = self.nodes[a as usize].parent;
         }
-        let (cost, widening) = self.cover_cost(a);
-        let n = &self.nodes[a as usize];
-        let opened = match widening.unobserved {
-            Some(u) => format!("opens {} unobserved existing entr{}", thousands(u), if u == 1 { "y" } else { "ies" }),
-            None => format!("opens an estimated {:.0} unobserved entries", widening.assumed.unwrap_or(0.0)),
-        };
-        let sensitive = match (&widening.most_sensitive, widening.most_sensitive_tier) {
-            (Some(p), Some(t)) => format!("; most sensitive: {} ({})", self.display(p), t.as_str()),
-            _ => String::new(),
-        };
-        Some(Alternative {
-            scope: "wider".into(),
-            grant: Grant::new(ops.to_vec(), vec![self.cover_filter(a)]),
-            reason: format!("{} {}: {opened}{sensitive} (cost {:.2})", if n.volatile_on_path { "regex" } else { "subpath" }, self.display(&n.path), cost),
-            widening,
-        })
+        Some(self.cover_alternative(a, ops))
     }
 
     fn literal_drafts(&mut self, parent: u32, leaves: &[u32], cands: &[Candidate]) -> Vec<Draft> {
@@ -738,30 +723,34 @@ impl<'c, 'a> Trie<'c, 'a> {
             return None;
         }
         match self.coverable(parent) {
-            Ok(()) => {
-                let (cost, widening) = self.cover_cost(parent);
-                let n = &self.nodes[parent as usize];
-                let opened = match widening.unobserved {
-                    Some(u) => format!("opens {} unobserved existing entr{}", thousands(u), if u == 1 { "y" } else { "ies" }),
-                    None => format!("opens an estimated {:.0} unobserved entries", widening.assumed.unwrap_or(0.0)),
-                };
-                let sensitive = match (&widening.most_sensitive, widening.most_sensitive_tier) {
-                    (Some(p), Some(t)) => format!("; most sensitive: {} ({})", self.display(p), t.as_str()),
-                    _ => String::new(),
-                };
-                Some(Alternative {
-                    scope: "wider".into(),
-                    grant: Grant::new(ops.to_vec(), vec![self.cover_filter(parent)]),
-                    reason: format!(
-                        "{} {}: {opened}{sensitive} (cost {:.2})",
-                        if n.volatile_on_path { "regex" } else { "subpath" },
-                        self.display(&n.path),
-                        cost
-                    ),
-                    widening,
-                })
-            }
+            Ok(()) => Some(self.cover_alternative(parent, ops)),
             Err(_) => None,
+        }
+    }
+
+    /// The "wider" alternative that covers `node` (already known to be coverable), with what it
+    /// would open and its cost in the reason.
+    fn cover_alternative(&mut self, node: u32, ops: &[String]) -> Alternative {
+        let (cost, widening) = self.cover_cost(node);
+        let n = &self.nodes[node as usize];
+        let opened = match widening.unobserved {
+            Some(u) => format!("opens {} unobserved existing entr{}", thousands(u), if u == 1 { "y" } else { "ies" }),
+            None => format!("opens an estimated {:.0} unobserved entries", widening.assumed.unwrap_or(0.0)),
+        };
+        let sensitive = match (&widening.most_sensitive, widening.most_sensitive_tier) {
+            (Some(p), Some(t)) => format!("; most sensitive: {} ({})", self.display(p), t.as_str()),
+            _ => String::new(),
+        };
+        Alternative {
+            scope: "wider".into(),
+            grant: Grant::new(ops.to_vec(), vec![self.cover_filter(node)]),
+            reason: format!(
+                "{} {}: {opened}{sensitive} (cost {:.2})",
+                if n.volatile_on_path { "regex" } else { "subpath" },
+                self.display(&n.path),
+                cost
+            ),
+            widening,
         }
     }
 
