@@ -122,7 +122,7 @@ fn main() {
     let refs: Vec<RuleRef> = policy
         .rules()
         .iter()
-        .map(|r| RuleRef { file: r.origin.file.clone(), line: r.origin.line, text: r.origin.text.clone(), layer: r.origin.layer.clone() })
+        .map(|r| RuleRef::from(&r.origin))
         .collect();
     let keys = RuleKey::for_rules(&refs);
     let input = BufReader::with_capacity(256 * 1024, std::fs::File::open(&path).unwrap());

@@ -125,7 +125,7 @@ fn load(args: &Args) -> anyhow::Result<Loaded> {
     let refs: Vec<RuleRef> = policy
         .rules()
         .iter()
-        .map(|r| RuleRef { file: r.origin.file.clone(), line: r.origin.line, text: r.origin.text.clone(), layer: r.origin.layer.clone() })
+        .map(|r| RuleRef::from(&r.origin))
         .collect();
     let keys = RuleKey::for_rules(&refs);
     let owned = policy.rules().iter().map(|r| !r.implicit && owned_names.contains(&r.origin.file)).collect();

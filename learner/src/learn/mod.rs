@@ -59,6 +59,12 @@ pub struct RuleRef {
     pub layer: Option<String>,
 }
 
+impl From<&crate::sbpl::RuleOrigin> for RuleRef {
+    fn from(origin: &crate::sbpl::RuleOrigin) -> RuleRef {
+        RuleRef { file: origin.file.clone(), line: origin.line, text: origin.text.clone(), layer: origin.layer.clone() }
+    }
+}
+
 /// What the current policy says about an access.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicyVerdict {
@@ -82,10 +88,7 @@ impl Decide for crate::sbpl::Policy {
         match d.verdict {
             Verdict::Allow => PolicyVerdict::Allow,
             Verdict::Deny => PolicyVerdict::Deny {
-                rule: d.rule.map(|id| {
-                    let o = &self.rule(id).origin;
-                    RuleRef { file: o.file.clone(), line: o.line, text: o.text.clone(), layer: o.layer.clone() }
-                }),
+                rule: d.rule.map(|id| RuleRef::from(&self.rule(id).origin)),
             },
             Verdict::Indeterminate => {
                 let why = match d.uncertain.first() {

@@ -13,8 +13,7 @@ use crate::target::{Target, TargetKind};
 
 /// The rule reference reports print for a rule of a policy.
 pub fn rule_ref(policy: &Policy, id: usize) -> RuleRef {
-    let o = &policy.rule(id).origin;
-    RuleRef { file: o.file.clone(), line: o.line, text: o.text.clone(), layer: o.layer.clone() }
+    RuleRef::from(&policy.rule(id).origin)
 }
 
 /// Judges events for the [`super::audit::Auditor`].

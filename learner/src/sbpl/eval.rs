@@ -169,6 +169,15 @@ fn err<T>(span: Span, message: impl Into<String>) -> R<T> {
     Err(EvalError { span, message: message.into(), too_deep: false })
 }
 
+/// `name` was called with `n` arguments: an error unless `lo <= n <= hi` (`hi` may be `usize::MAX`).
+fn check_arity(name: &str, n: usize, lo: usize, hi: usize, span: Span) -> R<()> {
+    if n < lo || n > hi {
+        let want = if lo == hi { format!("{lo}") } else if hi == usize::MAX { format!("at least {lo}") } else { format!("{lo} to {hi}") };
+        return err(span, format!("`{name}` expected {want} argument(s), found {n}"));
+    }
+    Ok(())
+}
+
 fn too_deep<T>(span: Span, max_depth: usize) -> R<T> {
     Err(EvalError { span, message: format!("expected evaluation nested at most {max_depth} calls deep (runaway recursion?)"), too_deep: true })
 }
@@ -845,13 +854,7 @@ impl<'p> Evaluator<'p> {
 
     fn builtin(&mut self, name: &str, args: Vec<Value>, span: Span) -> R<Value> {
         let n = args.len();
-        let arity = |lo: usize, hi: usize| -> R<()> {
-            if n < lo || n > hi {
-                let want = if lo == hi { format!("{lo}") } else if hi == usize::MAX { format!("at least {lo}") } else { format!("{lo} to {hi}") };
-                return err(span, format!("`{name}` expected {want} argument(s), found {n}"));
-            }
-            Ok(())
-        };
+        let arity = |lo: usize, hi: usize| check_arity(name, n, lo, hi, span);
         let opaque = args.iter().find_map(|a| if let Value::Opaque(o) = a { Some(o.clone()) } else { None });
         match name {
             "allow" | "deny" => return self.rule(if name == "allow" { Action::Allow } else { Action::Deny }, args, span),
@@ -928,13 +931,7 @@ impl<'p> Evaluator<'p> {
 
     fn scheme_builtin(&mut self, name: &str, args: Vec<Value>, span: Span) -> R<Value> {
         let n = args.len();
-        let arity = |lo: usize, hi: usize| -> R<()> {
-            if n < lo || n > hi {
-                let want = if lo == hi { format!("{lo}") } else if hi == usize::MAX { format!("at least {lo}") } else { format!("{lo} to {hi}") };
-                return err(span, format!("`{name}` expected {want} argument(s), found {n}"));
-            }
-            Ok(())
-        };
+        let arity = |lo: usize, hi: usize| check_arity(name, n, lo, hi, span);
         let want_str = |v: &Value, what: &str| -> R<Rc<str>> {
             match v {
                 Value::Str(s) => Ok(s.clone()),
